@@ -1,0 +1,1 @@
+"""Catalog data files (skills.jsonl, topics.jsonl)."""

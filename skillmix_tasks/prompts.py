@@ -1,0 +1,141 @@
+"""Student and grader prompts, the rubric criteria, and answer extraction.
+
+Every prompt here is in the project's own words. ``PROMPT_VERSION`` changes whenever any
+prompt text changes; it is recorded in results, samples, datasets and the judge cache key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from .catalog import Catalog, Skill, default_catalog
+from .sampling import Item
+
+PROMPT_VERSION = "skillmix-prompts-v1"
+
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def number_word(n: int) -> str:
+    return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else str(n)
+
+
+def sentence_cap(k: int) -> int:
+    """The length limit of a SKILL-MIX(k) answer: max(1, k - 1) sentences."""
+    return max(1, k - 1)
+
+
+def _cap_phrase(k: int) -> str:
+    cap = sentence_cap(k)
+    return f"at most {number_word(cap)} sentence" + ("" if cap == 1 else "s")
+
+
+def skill_name(name: str) -> str:
+    """The bare name of a skill: the part before any parenthesised gloss."""
+    return name.split("(", 1)[0].strip()
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One 1-point row of the rubric."""
+
+    kind: str  # "skill", "topic", "sense" or "length"
+    label: str  # the row text the grader is asked to use
+    subject: str = ""  # the skill or topic name for "skill" / "topic" rows
+
+
+def criteria_for(item: Item) -> list[Criterion]:
+    """The k + 3 criteria of an item, in scoring order: skills, topic, sense, length."""
+    rows = [Criterion("skill", f"Correctly illustrates {s}", s) for s in item.skills]
+    rows.append(Criterion("topic", f"Pertains to {item.topic}", item.topic))
+    rows.append(Criterion("sense", "Text makes sense"))
+    cap = _cap_phrase(item.k)
+    rows.append(Criterion("length", cap[0].upper() + cap[1:]))
+    return rows
+
+
+def _skills_of(item: Item, catalog: Catalog | None) -> list[Skill]:
+    catalog = catalog or default_catalog()
+    return [catalog.skill(name) for name in item.skills]
+
+
+def _skill_reference(skills: Sequence[Skill]) -> str:
+    return "\n".join(f"- {s.name}: {s.definition} Example: {s.example}" for s in skills)
+
+
+def student_turn1(item: Item, catalog: Catalog | None = None) -> str:
+    """Turn 1 of the two-turn protocol: write the text (no length cap yet)."""
+    skills = _skills_of(item, catalog)
+    names = ", ".join(s.name for s in skills)
+    return (
+        f"Write a short, natural piece of text of only a few lines, set in the context of "
+        f"{item.topic}. The text has to show every one of these language skills: {names}.\n\n"
+        f"Here is what each skill means, with an example of it:\n{_skill_reference(skills)}\n\n"
+        f"Keep the text as brief as you can while making each skill clearly visible in it. "
+        f'Write the text after "Answer:", then explain how it shows each skill after "Explanation:".'
+    )
+
+
+def student_turn2(item: Item) -> str:
+    """Turn 2: the improve round, with the max(1, k - 1) sentence cap written in words."""
+    return (
+        f"Read your answer once more and make it better: show each of the listed skills more "
+        f"clearly, stay in the context of {item.topic}, and use {_cap_phrase(item.k)}. "
+        f'Write the improved text after "Answer:", then the explanation after "Explanation:".'
+    )
+
+
+def student_single_turn(item: Item, catalog: Catalog | None = None) -> str:
+    """One-prompt variant: turn 1 with the sentence cap stated up front."""
+    skills = _skills_of(item, catalog)
+    names = ", ".join(s.name for s in skills)
+    return (
+        f"Write a short, natural piece of text, {_cap_phrase(item.k)} long, set in the context of "
+        f"{item.topic}. The text has to show every one of these language skills: {names}.\n\n"
+        f"Here is what each skill means, with an example of it:\n{_skill_reference(skills)}\n\n"
+        f"Keep the text as brief as you can while making each skill clearly visible in it. "
+        f'Write the text after "Answer:", then explain how it shows each skill after "Explanation:".'
+    )
+
+
+def grader_prompt(item: Item, text: str, catalog: Catalog | None = None) -> str:
+    """The judge prompt: question, student text, skill reference, and the rubric table format."""
+    skills = _skills_of(item, catalog)
+    names = ", ".join(s.name for s in skills)
+    criteria = criteria_for(item)
+    rubric = "\n".join(f"- {c.label}" for c in criteria)
+    return (
+        "You are grading a student's answer to a writing exercise.\n\n"
+        f'The exercise was: "Write a piece of text of {_cap_phrase(item.k)} in the context of '
+        f'{item.topic} that shows all of these skills: {names}."\n\n'
+        f"The student's text:\n<<<\n{text}\n>>>\n\n"
+        f"What each skill means, with an example of it:\n{_skill_reference(skills)}\n\n"
+        f"Grade the text against the rubric below. Each criterion is worth one point: give 1 "
+        f"if the text fully meets it and 0 otherwise.\n{rubric}\n\n"
+        "Answer with a markdown table that has exactly two columns, 'Criteria' and "
+        "'Points Earned', one row per criterion using the criterion text above, and a final "
+        "row 'Total Points Earned'. Put only a number in the 'Points Earned' column. After the "
+        "table, write 'Explanation:' followed by your reasoning."
+    )
+
+
+_ANSWER_RE = re.compile(r"\banswer\s*:", re.IGNORECASE)
+_EXPLANATION_RE = re.compile(r"\bexplanation\b", re.IGNORECASE)
+
+
+def extract_answer(reply: str) -> str:
+    """The graded text of a reply: after the last ``Answer:``, before ``Explanation``.
+
+    A reply without ``Answer:`` is graded whole (up to any ``Explanation``), so a model that
+    ignores the format is still graded on what it wrote.
+    """
+    start = 0
+    for m in _ANSWER_RE.finditer(reply):
+        start = m.end()
+    rest = reply[start:]
+    m = _EXPLANATION_RE.search(rest)
+    if m:
+        rest = rest[: m.start()]
+    return rest.strip().strip("*").strip()

@@ -1,0 +1,77 @@
+import pytest
+
+from skillmix_tasks.catalog import default_catalog
+from skillmix_tasks.prompts import (
+    PROMPT_VERSION,
+    criteria_for,
+    extract_answer,
+    grader_prompt,
+    number_word,
+    sentence_cap,
+    student_single_turn,
+    student_turn1,
+    student_turn2,
+)
+from skillmix_tasks.sampling import sample_items
+
+
+@pytest.mark.parametrize("k, cap, phrase", [(1, 1, "at most one sentence"), (2, 1, "at most one sentence"),
+                                            (3, 2, "at most two sentences"), (6, 5, "at most five sentences")])
+def test_sentence_cap_in_words(k, cap, phrase):
+    item = sample_items("all", k, 1)[0]
+    assert sentence_cap(k) == cap
+    assert phrase in student_turn2(item)
+    assert phrase in student_single_turn(item)
+    assert phrase not in student_turn1(item)  # turn 1 has no cap; the improve turn adds it
+    assert criteria_for(item)[-1].label.lower() == phrase
+
+
+def test_number_words():
+    assert [number_word(i) for i in (1, 2, 5, 10, 11)] == ["one", "two", "five", "ten", "11"]
+
+
+def test_student_prompt_lists_each_skill_with_definition_and_example():
+    item = sample_items("heldout", 4, 1)[0]
+    prompt = student_single_turn(item)
+    for name in item.skills:
+        skill = default_catalog().skill(name)
+        assert skill.definition in prompt and skill.example in prompt
+    assert item.topic in prompt and '"Answer:"' in prompt and '"Explanation:"' in prompt
+
+
+def test_criteria_are_k_plus_three_in_scoring_order():
+    item = sample_items("train", 3, 1)[0]
+    crit = criteria_for(item)
+    assert [c.kind for c in crit] == ["skill"] * 3 + ["topic", "sense", "length"]
+    assert [c.subject for c in crit[:3]] == list(item.skills)
+    assert crit[3].label == f"Pertains to {item.topic}"
+
+
+def test_grader_prompt_has_question_text_rubric_and_format():
+    item = sample_items("heldout", 2, 1)[0]
+    prompt = grader_prompt(item, "THE STUDENT TEXT")
+    assert "THE STUDENT TEXT" in prompt and item.topic in prompt
+    for c in criteria_for(item):
+        assert f"- {c.label}" in prompt
+    assert "'Criteria'" in prompt and "'Points Earned'" in prompt and "Total Points Earned" in prompt
+    assert PROMPT_VERSION.startswith("skillmix-prompts-v")
+
+
+def test_unknown_skill_in_item_is_a_clear_error():
+    from skillmix_tasks.sampling import Item
+
+    with pytest.raises(KeyError, match="unknown skill 'nonsense'"):
+        student_turn1(Item("x", "custom", 1, ("nonsense",), "Knots"))
+
+
+@pytest.mark.parametrize("reply, text", [
+    ("Answer: The hive hums.\nExplanation: it does.", "The hive hums."),
+    ("Draft\nAnswer: first\nExplanation: x\nAnswer: second one\n\nExplanation: y", "second one"),
+    ("**Answer:** Bold text. **Explanation:** why", "Bold text."),
+    ("answer: lower case works", "lower case works"),
+    ("No markers, just text.", "No markers, just text."),
+    ("The text itself.\nExplanation: after", "The text itself."),
+    ("Answer:\n\n  Spaced out.  \n", "Spaced out."),
+])
+def test_extract_answer(reply, text):
+    assert extract_answer(reply) == text

@@ -1,0 +1,253 @@
+import json
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import REFERENCE
+from skillmix_tasks.prompts import criteria_for
+from skillmix_tasks.sampling import Item, sample_items
+from skillmix_tasks.scoring import (
+    GenerationScore,
+    Unscored,
+    apply_rules,
+    generation_metrics,
+    majority_vote,
+    names_skill,
+    parse_grading,
+    parse_value,
+    score_generation,
+)
+
+ITEM = Item("t-k3-000", "custom", 3, ("red herring", "metaphor", "modus ponens"), "Beekeeping")
+CRIT = criteria_for(ITEM)
+
+
+def table(rows, header="| Criteria | Points Earned |\n|---|---|", total=True):
+    body = "\n".join(f"| {label} | {value} |" for label, value in rows)
+    tail = "\n| Total Points Earned | 99 |" if total else ""
+    return f"Here's the grading table:\n\n{header}\n{body}{tail}\n\nExplanation: fine."
+
+
+def rows_for(points, crit=CRIT):
+    return [(c.label, p) for c, p in zip(crit, points)]
+
+
+def test_plain_table():
+    assert parse_grading(table(rows_for([1, 0, 1, 1, 1, 0])), CRIT) == (1, 0, 1, 1, 1, 0)
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("1", 1.0), ("0", 0.0), ("**1**", 1.0), ('"0"', 0.0), ("1/1", 1.0), ("0/1", 0.0), ("1 point", 1.0),
+    ("0 points", 0.0), ("0.5", 0.5), ("1/2", 0.5), ("`1`", 1.0), ("1.", 1.0), ("yes", None), ("", None),
+    ("one", None),
+])
+def test_parse_value(cell, expected):
+    assert parse_value(cell) == expected
+
+
+def test_half_points_round_down_and_out_of_range_is_unscored():
+    assert parse_grading(table(rows_for([1, "0.5", 1, 1, 1, 1])), CRIT) == (1, 0, 1, 1, 1, 1)
+    bad = parse_grading(table(rows_for([1, 2, 1, 1, 1, 1])), CRIT)
+    assert isinstance(bad, Unscored) and bad.reason == "points out of range"
+
+
+def test_bold_quoted_cells_and_missing_outer_pipes():
+    reply = ("Criteria | Points Earned\n--- | ---\n"
+             + "\n".join(f"**{c.label}** | **{p}**" for c, p in zip(CRIT, [1, 1, 0, 1, 0, 1])))
+    assert parse_grading(reply, CRIT) == (1, 1, 0, 1, 0, 1)
+    quoted = table([(f'"{c.label}"', f"'{p}'") for c, p in zip(CRIT, [0, 1, 0, 1, 1, 1])])
+    assert parse_grading(quoted, CRIT) == (0, 1, 0, 1, 1, 1)
+
+
+def test_extra_columns_use_the_points_earned_column():
+    header = "| # | Criteria | Points Possible | Points Earned | Comment |\n|--|--|--|--|--|"
+    body = "\n".join(f"| {i} | {c.label} | 1 | {p} | ok |" for i, (c, p) in enumerate(zip(CRIT, [1, 0, 0, 1, 1, 1])))
+    assert parse_grading(f"{header}\n{body}", CRIT) == (1, 0, 0, 1, 1, 1)
+
+
+def test_rows_in_another_order_with_total_first_and_chatter_around():
+    rows = rows_for([1, 0, 1, 0, 1, 1])
+    random.Random(3).shuffle(rows)
+    reply = "Sure! " + table([("Total", 4)] + rows, total=False) + "\nHope this helps."
+    assert parse_grading(reply, CRIT) == (1, 0, 1, 0, 1, 1)
+
+
+def test_fractions_and_point_words():
+    reply = table([(c.label, v) for c, v in zip(CRIT, ["1/1", "0/1", "1 point", "1 pt", "0 points", "1"])])
+    assert parse_grading(reply, CRIT) == (1, 0, 1, 1, 0, 1)
+
+
+def test_missing_row_is_unscored_not_zero():
+    result = parse_grading(table(rows_for([1, 1, 1, 1, 1])[:4] + [(CRIT[5].label, 1)]), CRIT)
+    assert isinstance(result, Unscored) and result.reason == "missing criteria"
+    assert "Text makes sense" in result.detail
+
+
+def test_conflicting_duplicate_rows_are_unscored():
+    rows = rows_for([1, 1, 1, 1, 1, 1]) + [(CRIT[0].label, 0)]
+    result = parse_grading(table(rows), CRIT)
+    assert isinstance(result, Unscored) and result.reason == "conflicting rows"
+
+
+def test_unreadable_points_cell_is_unscored_with_the_row_named():
+    result = parse_grading(table(rows_for([1, "yes", 1, 1, 1, 1])), CRIT)
+    assert isinstance(result, Unscored) and "Correctly illustrates metaphor" in result.detail
+
+
+@pytest.mark.parametrize("reply, reason", [
+    ("", "empty reply"),
+    ("I cannot help with grading this.", "no grading table"),
+    ("| a | b |\n|---|---|\n| x | 1 |", "no grading table"),
+])
+def test_refusals_and_junk_are_unscored(reply, reason):
+    result = parse_grading(reply, CRIT)
+    assert isinstance(result, Unscored) and result.reason == reason
+
+
+def test_longest_match_separates_similar_names():
+    item = Item("x", "custom", 2, ("irony", "dramatic irony"), "Opera")
+    crit = criteria_for(item)
+    rows = [("Correctly illustrates dramatic irony", 0), ("Correctly illustrates irony", 1),
+            ("Pertains to Opera", 1), ("Text makes sense", 1), ("At most one sentence", 1)]
+    assert parse_grading(table(rows), crit) == (1, 0, 1, 1, 1)
+
+
+def test_point_earned_prose_is_read_when_complete():
+    reply = ("**Red Herring**: yes. Point earned: 1\n\n**Metaphor**: no. Point earned: 0\n\n"
+             "**Modus ponens**: partly. Point earned: 0.5\n\nPertains to Beekeeping: Point earned: 1\n"
+             "Text makes sense - Point earned: 1\nAt most two sentences: Point earned: 1\nGrade: 4")
+    assert parse_grading(reply, CRIT) == (1, 0, 0, 1, 1, 1)
+
+
+def _reference_rows():
+    if not REFERENCE.exists():
+        pytest.skip("../shared/reference is not present")
+    return [json.loads(line) for line in REFERENCE.read_text().splitlines() if line.strip()]
+
+
+def test_every_reference_table_reply_is_read_exactly():
+    rows = [r for r in _reference_rows() if r["grader_prompt_style"] == "table"]
+    assert len(rows) >= 10
+    for r in rows:
+        item = Item("ref", "custom", r["k"], tuple(r["skills"]), r["topic"])
+        expected = tuple(int(float(v)) for v in r["reference_parse_points"].split(","))
+        assert parse_grading(r["grader_reply"], criteria_for(item)) == expected, r["source"]
+
+
+# Hand-read from each reference reply: the skill points a careful reader finds, or None when
+# the reply is truncated or names no points. Half points round down (see scoring docstring).
+POINT_EARNED_TRUTH = {0: (0, 0, 0), 1: None, 2: (0, 0, 1), 3: None, 4: None, 5: (0, 1, 0), 11: (1, 0, 0),
+                      12: (1, 0, 0), 13: (0, 0, 1), 14: None, 15: None, 21: (1, 1, 0), 22: (1, 0, 0)}
+
+
+def test_point_earned_replies_are_read_correctly_or_unscored():
+    rows = _reference_rows()
+    seen = 0
+    for i, r in enumerate(rows):
+        if r["grader_prompt_style"] != "point-earned":
+            continue
+        seen += 1
+        item = Item("ref", "custom", r["k"], tuple(r["skills"]), r["topic"])
+        crit = criteria_for(item)
+        # Against the full rubric these replies lack topic/sense/length rows: unscored, never zeros.
+        full = parse_grading(r["grader_reply"], crit)
+        assert isinstance(full, Unscored) and full.reason, i
+        # Against the skills they were asked about: correct where complete, unscored otherwise.
+        skills_only = parse_grading(r["grader_reply"], crit[: r["k"]])
+        if POINT_EARNED_TRUTH[i] is None:
+            assert isinstance(skills_only, Unscored), (i, skills_only)
+        else:
+            assert skills_only == POINT_EARNED_TRUTH[i], i
+    assert seen == len(POINT_EARNED_TRUTH)
+
+
+CELL_STYLES = [lambda p: str(p), lambda p: f"**{p}**", lambda p: f"{p}/1", lambda p: f"{p} point",
+               lambda p: f'"{p}"', lambda p: f"{p}.0"]
+LABEL_STYLES = [lambda s: s, lambda s: f"**{s}**", lambda s: s.lower(), lambda s: s.upper(), lambda s: f"'{s}'"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), k=st.integers(1, 6), split=st.sampled_from(["train", "heldout", "all"]))
+def test_parser_recovers_points_from_any_table_variant(data, k, split):
+    item = data.draw(st.sampled_from(sample_items(split, k, 20)))
+    crit = criteria_for(item)
+    points = data.draw(st.lists(st.integers(0, 1), min_size=k + 3, max_size=k + 3))
+    cell = data.draw(st.sampled_from(CELL_STYLES))
+    label = data.draw(st.sampled_from(LABEL_STYLES))
+    rows = [(label(c.label), cell(p)) for c, p in zip(crit, points)]
+    rows = data.draw(st.permutations(rows))
+    total_at = data.draw(st.integers(0, len(rows)))
+    rows = list(rows[:total_at]) + [("Total Points Earned", sum(points))] + list(rows[total_at:])
+    pipes = data.draw(st.booleans())
+    lines = ["| Criteria | Points Earned |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
+    if not pipes:
+        lines = [line.strip("| ") for line in lines]
+    reply = data.draw(st.sampled_from(["", "Here's the grading table:\n\n"])) + "\n".join(lines) + "\n\nExplanation: ..."
+    assert parse_grading(reply, crit) == tuple(points)
+
+
+@settings(max_examples=100, deadline=None)
+@given(reply=st.text(max_size=400))
+def test_parser_never_crashes_and_never_invents_points(reply):
+    result = parse_grading(reply, CRIT)
+    assert isinstance(result, Unscored) or (len(result) == len(CRIT) and set(result) <= {0, 1})
+
+
+@pytest.mark.parametrize("text, skill, named", [
+    ("A red herring swam by.", "red herring", True),
+    ("A RED  HERRING swam by.", "red herring", True),
+    ("That is a red-herring.", "red herring", True),
+    ("The reddish herring swam.", "red herring", False),
+    ("Metaphors abound.", "metaphor", False),
+    ("What a metaphor!", "metaphor", True),
+    ("An accident happened.", "accident (fallacy)", True),
+    ("A fallacy here.", "accident (fallacy)", False),
+    ("Self-serving bias again.", "self serving bias", True),
+])
+def test_name_penalty(text, skill, named):
+    assert names_skill(text, skill) is named
+
+
+def test_apply_rules_replaces_length_and_penalises_names():
+    text = "The bees hum. Honey flows. A metaphor buzzes."
+    # judge gave everything; text names "metaphor" and has 3 sentences > cap 2
+    assert apply_rules(ITEM, text, (1, 1, 1, 1, 1, 1)) == (1, 0, 1, 1, 1, 0)
+    # the judge's length point is ignored in both directions
+    assert apply_rules(ITEM, "The hive hums.", (1, 1, 1, 1, 1, 0)) == (1, 1, 1, 1, 1, 1)
+
+
+def test_majority_vote():
+    assert majority_vote([(1, 0, 1), (1, 1, 0), (0, 1, 1)]) == (1, 1, 1)
+    assert majority_vote([(1, 0, 1), (0, 0, 1), (0, 1, 0)]) == (0, 0, 1)
+    # unscored gradings excluded; a 1-1 tie does not award the point
+    assert majority_vote([(1, 0), Unscored("api error"), (1, 1)]) == (1, 0)
+    one = majority_vote([(1, 1), Unscored("api error"), Unscored("missing criteria")])
+    assert isinstance(one, Unscored) and one.reason == "too few valid gradings"
+    assert "api error" in one.detail and "missing criteria" in one.detail
+    assert majority_vote([(1, 1)]) == (1, 1)  # one grading asked for, one given
+    assert isinstance(majority_vote([]), Unscored)
+
+
+@pytest.mark.parametrize("points, full, all_skills, fraction", [
+    ((1, 1, 1, 1, 1, 1), 1, 1, 1.0),
+    ((1, 1, 1, 1, 1, 0), 0, 1, 0.0),
+    ((1, 1, 1, 0, 0, 1), 0, 0, 0.0),
+    ((1, 0, 1, 1, 1, 1), 0, 0, 2 / 3),
+    ((0, 0, 0, 1, 1, 1), 0, 0, 0.0),
+])
+def test_generation_metrics(points, full, all_skills, fraction):
+    g = generation_metrics(3, points)
+    assert (g.full_marks, g.all_skills, g.skills_fraction) == (full, all_skills, pytest.approx(fraction))
+    with pytest.raises(ValueError):
+        generation_metrics(3, points[:5])
+
+
+def test_score_generation_end_to_end():
+    full = table(rows_for([1, 1, 1, 1, 1, 1]))
+    text = "The keeper's hive is a humming city; if smoke calms bees, then we smoke."
+    score = score_generation(ITEM, text, [full, full, "garbage"])
+    assert isinstance(score, GenerationScore) and score.full_marks == 1.0
+    unscored = score_generation(ITEM, text, ["garbage", "", full])
+    assert isinstance(unscored, Unscored) and unscored.reason == "too few valid gradings"

@@ -1,0 +1,58 @@
+"""A non-editable install into a fresh virtual environment works on its own.
+
+The project is built into a wheel and installed with ``--no-deps`` into a new venv; the
+dependencies are borrowed from the test environment's site-packages through a plain path
+line (so no editable finder of this checkout leaks in), and every check runs from a folder
+outside the repository.
+"""
+
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def fresh_venv(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fresh")
+    wheels = root / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(wheels), str(REPO)], check=True, cwd=root)
+    env_dir = root / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    wheel = next(wheels.glob("skillmix-*.whl"))
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, cwd=root)
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # Dependencies from this environment, after the fresh venv's own site-packages.
+    Path(site, "zz_borrowed_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return py, Path(site), root
+
+
+def run(py, code, cwd, **env):
+    return subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": "", **env})
+
+
+def test_wheel_installs_the_packages_and_data(fresh_venv):
+    py, site, root = fresh_venv
+    code = ("import skillmix_tasks, skillmix.grading, skillmix.training, skillmix.leaderboard; "
+            "from skillmix_tasks import default_catalog, sample_items; "
+            "c = default_catalog(); print(skillmix_tasks.__file__); print(len(c.skills), len(c.topics)); "
+            "print(sample_items('heldout', 3, 2)[1].id)")
+    out = run(py, code, root)
+    assert out.returncode == 0, out.stderr
+    path, counts, item_id = out.stdout.split("\n")[:3]
+    assert path.startswith(str(site)), "imported from the checkout instead of the install"
+    assert counts == "101 100" and item_id == "heldout-k3-001"
+    # Nothing generic lands at the top level of site-packages.
+    for generic in ("grading", "training", "leaderboard", "tests"):
+        assert not (site / generic).exists(), generic
+    assert (site / "skillmix_lmeval.pth").read_text().strip() == "import skillmix_tasks._lmeval_hook"

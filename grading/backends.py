@@ -1,0 +1,322 @@
+"""One small async interface over the official SDKs and in-process transformers.
+
+``await backend.complete(messages, temperature=..., max_tokens=...) -> Completion`` or
+``BackendError``. Retries with backoff and Retry-After are the SDKs' own (``max_retries``,
+``timeout`` configured here); an httpx event hook only *counts* attempts, retries and 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .specs import Credentials, JudgeSettings, JudgeSpec, credentials_for, parse_spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, other: "Usage") -> None:
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+
+    def to_dict(self) -> dict:
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+
+
+@dataclass
+class Completion:
+    text: str | None
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    refusal: str | None = None
+
+
+class BackendError(Exception):
+    """A call that failed after the SDK's retries. ``reason`` is a category
+    (``rate limited``, ``timeout``, ``connection error``, ``http 500``, ``auth error``);
+    ``detail`` has secrets removed."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class CallCounters:
+    """HTTP-level counts from the event hooks (per backend, across runs)."""
+
+    attempts: int = 0
+    retries: int = 0
+    rate_limited: int = 0  # 429 responses, retried or not
+    server_errors: int = 0  # 5xx responses
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Backend(Protocol):
+    spec: JudgeSpec
+    counters: CallCounters
+
+    async def complete(self, messages: list[dict], *, temperature: float, max_tokens: int) -> Completion: ...
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    for s in secrets:
+        if s and len(s) >= 4:
+            text = text.replace(s, "***")
+    return text
+
+
+class _SDKBackend:
+    """Shared plumbing: one SDK client per event loop (httpx pools are bound to their loop,
+    and ``Judge.grade`` may run each batch in a fresh loop)."""
+
+    def __init__(self, spec: JudgeSpec, settings: JudgeSettings, creds: Credentials):
+        self.spec = spec
+        self.settings = settings
+        self._creds = creds
+        self.counters = CallCounters()
+        self._clients: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _hooks(self) -> dict:
+        counters = self.counters
+
+        async def on_request(request):
+            counters.attempts += 1
+            # The Stainless SDKs number their attempts in this header: the cheapest honest count.
+            if request.headers.get("x-stainless-retry-count", "0") not in ("0", ""):
+                counters.retries += 1
+
+        async def on_response(response):
+            if response.status_code == 429:
+                counters.rate_limited += 1
+            elif response.status_code >= 500:
+                counters.server_errors += 1
+
+        return {"request": [on_request], "response": [on_response]}
+
+    def _http_client(self):
+        import httpx2
+
+        # The SDK's own defaults for pool limits; the semaphore above us bounds concurrency.
+        return httpx2.AsyncClient(
+            timeout=httpx2.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout)),
+            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=max(100, self.settings.concurrency)),
+            follow_redirects=True, event_hooks=self._hooks(),
+        )
+
+    def _client(self):
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._clients.get(id(loop))
+            if entry is None or entry[0] is not loop:
+                # Forget clients of finished loops; their sockets died with the loop.
+                self._clients = {k: v for k, v in self._clients.items() if not v[0].is_closed()}
+                entry = (loop, self._new_client())
+                self._clients[id(loop)] = entry
+            return entry[1]
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        entry = self._clients.pop(id(loop), None)
+        if entry is not None:
+            await entry[1].close()
+
+    def _error(self, e: Exception, sdk) -> BackendError:
+        detail = redact(str(e), self._creds.secrets)[:500]
+        if isinstance(e, sdk.RateLimitError):
+            return BackendError("rate limited", detail)
+        if isinstance(e, sdk.APITimeoutError):
+            return BackendError("timeout", detail)
+        if isinstance(e, sdk.APIConnectionError):
+            return BackendError("connection error", detail)
+        if isinstance(e, sdk.AuthenticationError):
+            return BackendError("auth error", detail)
+        if isinstance(e, sdk.APIStatusError):
+            return BackendError(f"http {e.status_code}", detail)
+        return BackendError("bad response", f"{type(e).__name__}: {detail}")
+
+
+class OpenAIBackend(_SDKBackend):
+    """``openai:`` and ``openai-compatible:`` (vLLM, TGI, llama.cpp) via ``openai.AsyncOpenAI``."""
+
+    def _new_client(self):
+        import openai
+
+        return openai.AsyncOpenAI(
+            api_key=self._creds.api_key, base_url=self._creds.base_url, max_retries=self.settings.max_retries,
+            timeout=self.settings.timeout, http_client=self._http_client(),
+        )
+
+    async def complete(self, messages, *, temperature, max_tokens) -> Completion:
+        import openai
+
+        try:
+            extra = {} if temperature is None else {"temperature": temperature}
+            r = await self._client().chat.completions.create(
+                model=self.spec.model, messages=messages, max_tokens=max_tokens, **extra,
+            )
+            choice = r.choices[0]
+            usage = Usage(getattr(r.usage, "prompt_tokens", 0) or 0, getattr(r.usage, "completion_tokens", 0) or 0)
+            return Completion(choice.message.content, usage, choice.finish_reason,
+                              getattr(choice.message, "refusal", None))
+        except openai.OpenAIError as e:
+            raise self._error(e, openai) from None
+        except (IndexError, AttributeError, TypeError, ValueError) as e:
+            raise BackendError("bad response", f"{type(e).__name__}: {redact(str(e), self._creds.secrets)[:300]}") from None
+
+
+class AnthropicBackend(_SDKBackend):
+    """``anthropic:`` via ``anthropic.AsyncAnthropic`` (system prompt is a separate field there)."""
+
+    def _new_client(self):
+        import anthropic
+
+        return anthropic.AsyncAnthropic(
+            api_key=self._creds.api_key, base_url=self._creds.base_url, max_retries=self.settings.max_retries,
+            timeout=self.settings.timeout, http_client=self._http_client(),
+        )
+
+    async def complete(self, messages, *, temperature, max_tokens) -> Completion:
+        import anthropic
+
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        rest = [m for m in messages if m["role"] != "system"]
+        kwargs: dict = {"system": system} if system else {}
+        if temperature is not None:
+            # anthropic 2.x dropped the ``temperature`` argument; the Messages API still reads it.
+            kwargs["extra_body"] = {"temperature": temperature}
+        try:
+            r = await self._client().messages.create(model=self.spec.model, messages=rest, max_tokens=max_tokens,
+                                                     **kwargs)
+            text = "".join(getattr(b, "text", "") for b in r.content if getattr(b, "type", "") == "text")
+            usage = Usage(r.usage.input_tokens or 0, r.usage.output_tokens or 0)
+            refusal = "stop_reason=refusal" if r.stop_reason == "refusal" else None
+            return Completion(text, usage, r.stop_reason, refusal)
+        except anthropic.AnthropicError as e:
+            raise self._error(e, anthropic) from None
+        except (IndexError, AttributeError, TypeError, ValueError) as e:
+            raise BackendError("bad response", f"{type(e).__name__}: {str(e)[:300]}") from None
+
+
+class HFBackend:
+    """``hf:<dir>``: a local checkpoint in-process. Concurrent ``complete`` calls are gathered
+    into batches (left-padded ``generate``) run one at a time in a worker thread, so the event
+    loop stays free and the model sees full batches."""
+
+    def __init__(self, spec: JudgeSpec, settings: JudgeSettings):
+        self.spec = spec
+        self.settings = settings
+        self.counters = CallCounters()
+        self.batches: list[int] = []  # sizes of the generate() calls, for tests and tuning
+        self._model = None
+        self._tok = None
+        self._load_lock = threading.Lock()
+        self._gen_lock = threading.Lock()
+        self._queues: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = {}
+
+    def _load(self):
+        with self._load_lock:
+            if self._model is None:
+                import torch
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                tok = AutoTokenizer.from_pretrained(self.spec.model)
+                tok.padding_side = "left"
+                if tok.pad_token is None:
+                    tok.pad_token = tok.eos_token
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+                model = AutoModelForCausalLM.from_pretrained(self.spec.model).to(device).eval()
+                self._tok, self._model = tok, model
+        return self._tok, self._model
+
+    def _generate(self, batch: list[tuple[list[dict], float, int]]) -> list[Completion]:
+        import torch
+
+        tok, model = self._load()
+        temperature, max_tokens = batch[0][1], batch[0][2]
+        prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m, _, _ in batch]
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        kwargs: dict = {"max_new_tokens": max_tokens, "pad_token_id": tok.pad_token_id}
+        sample = temperature is not None and temperature > 0
+        kwargs.update({"do_sample": True, "temperature": temperature} if sample else {"do_sample": False})
+        with self._gen_lock, torch.no_grad():
+            out = model.generate(**enc, **kwargs)
+        self.batches.append(len(batch))
+        n_in = enc["input_ids"].shape[1]
+        results = []
+        for i in range(len(batch)):
+            new = out[i, n_in:]
+            n_out = int((new != tok.pad_token_id).sum())
+            text = tok.decode(new, skip_special_tokens=True)
+            n_prompt = int(enc["attention_mask"][i].sum())
+            finish = "length" if n_out >= max_tokens else "stop"
+            results.append(Completion(text, Usage(n_prompt, n_out), finish))
+        return results
+
+    def _queue(self) -> asyncio.Queue:
+        loop = asyncio.get_running_loop()
+        entry = self._queues.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            q: asyncio.Queue = asyncio.Queue()
+            self._queues = {k: v for k, v in self._queues.items() if not v[0].is_closed()}
+            self._queues[id(loop)] = (loop, q)
+            loop.create_task(self._worker(q))
+            return q
+        return entry[1]
+
+    async def _worker(self, q: asyncio.Queue) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await q.get()
+            await asyncio.sleep(0)  # let the other concurrent callers enqueue
+            batch = [first]
+            while len(batch) < self.settings.batch_size and not q.empty():
+                batch.append(q.get_nowait())
+            # Only same-settings requests share a generate() call; the rest wait for the next one.
+            key = batch[0][1:3]
+            same = [b for b in batch if b[1:3] == key]
+            for b in batch:
+                if b[1:3] != key:
+                    q.put_nowait(b)
+            try:
+                results = await loop.run_in_executor(None, self._generate, [b[0] for b in same])
+                for b, r in zip(same, results):
+                    if not b[3].done():
+                        b[3].set_result(r)
+            except Exception as e:  # noqa: BLE001 - a model failure must fail its calls, not hang them
+                for b in same:
+                    if not b[3].done():
+                        b[3].set_exception(BackendError("hf error", f"{type(e).__name__}: {e}"[:500]))
+
+    async def complete(self, messages, *, temperature, max_tokens) -> Completion:
+        fut = asyncio.get_running_loop().create_future()
+        self.counters.attempts += 1
+        await self._queue().put(((messages, temperature, max_tokens), temperature, max_tokens, fut))
+        return await fut
+
+    async def aclose(self) -> None:
+        pass
+
+
+def make_backend(spec: str | JudgeSpec, settings: JudgeSettings | None = None) -> Backend:
+    """A backend for a spec; reads keys from the environment, never calls the network."""
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    settings = settings or JudgeSettings()
+    creds = credentials_for(spec)
+    if spec.provider in ("openai", "openai-compatible"):
+        return OpenAIBackend(spec, settings, creds)
+    if spec.provider == "anthropic":
+        return AnthropicBackend(spec, settings, creds)
+    return HFBackend(spec, settings)

@@ -1,0 +1,93 @@
+"""Prices, token estimates and the spending budget.
+
+Prices are USD per million tokens. The built-in table is a convenience snapshot (list prices
+change: pass ``prices`` to be sure); local judges (``hf:``, ``openai-compatible:``) cost 0.
+Estimates use ~4 characters per token for input and a typical grading reply length for
+output; they are for ``--dry-run`` and the budget, never for reported usage.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .specs import JudgeConfigError, JudgeSpec
+
+DEFAULT_PRICES: dict[str, dict[str, float]] = {
+    "gpt-4o": {"input": 2.50, "output": 10.00},
+    "gpt-4o-mini": {"input": 0.15, "output": 0.60},
+    "gpt-4.1": {"input": 2.00, "output": 8.00},
+    "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
+    "gpt-4-turbo": {"input": 10.00, "output": 30.00},
+    "gpt-4": {"input": 30.00, "output": 60.00},
+    "claude-sonnet-4-5": {"input": 3.00, "output": 15.00},
+    "claude-3-5-sonnet": {"input": 3.00, "output": 15.00},
+    "claude-3-5-haiku": {"input": 0.80, "output": 4.00},
+    "claude-opus-4": {"input": 15.00, "output": 75.00},
+}
+CHARS_PER_TOKEN = 4.0
+TYPICAL_REPLY_TOKENS = 350  # a (k+3)-row table plus a short explanation
+
+
+@dataclass(frozen=True)
+class Price:
+    input: float  # USD per million input tokens
+    output: float
+
+    def cost(self, input_tokens: float, output_tokens: float) -> float:
+        return (input_tokens * self.input + output_tokens * self.output) / 1e6
+
+
+def price_for(spec: JudgeSpec, prices: Mapping[str, Any] | None = None) -> Price | None:
+    """The judge's price: ``prices`` as {"input", "output"} or {model: {...}}, then the table.
+
+    Model names match exactly, then by the longest table name that prefixes them
+    (``gpt-4o-2024-08-06`` -> ``gpt-4o``). None means unknown.
+    """
+    try:
+        if prices and "input" in prices and "output" in prices:
+            return Price(float(prices["input"]), float(prices["output"]))
+        table = {**DEFAULT_PRICES, **{k: v for k, v in (prices or {}).items()}}
+        if spec.model in table:
+            p = table[spec.model]
+            return Price(float(p["input"]), float(p["output"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise JudgeConfigError(f"bad price table entry ({e}); expected {{input: $/Mtok, output: $/Mtok}}") from None
+    if spec.provider in ("hf", "openai-compatible"):
+        return Price(0.0, 0.0)
+    prefixes = [m for m in table if spec.model.startswith(m)]
+    if prefixes:
+        p = table[max(prefixes, key=len)]
+        return Price(float(p["input"]), float(p["output"]))
+    return None
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, int(len(text) / CHARS_PER_TOKEN + 0.5))
+
+
+class Budget:
+    """A spending cap shared by concurrent calls (and by several judges in one run).
+
+    A call reserves its estimated cost before it is made; if that would pass the cap the call
+    is not made. Its reservation is replaced by the real cost when usage comes back.
+    """
+
+    def __init__(self, max_cost: float | None):
+        self.max_cost = max_cost
+        self.spent = 0.0
+        self.reserved = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self, estimate: float) -> bool:
+        with self._lock:
+            if self.max_cost is not None and self.spent + self.reserved + estimate > self.max_cost:
+                return False
+            self.reserved += estimate
+            return True
+
+    def settle(self, estimate: float, actual: float) -> None:
+        with self._lock:
+            self.reserved -= estimate
+            self.spent += actual

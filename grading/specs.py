@@ -1,0 +1,201 @@
+"""Judge specs and settings: which judge, how it is called, and where that was configured.
+
+A judge is a spec string (AlpacaEval-style: a judge is configuration, not code):
+
+    openai:<model>                       OPENAI_API_KEY, optional OPENAI_BASE_URL
+    anthropic:<model>                    ANTHROPIC_API_KEY, optional ANTHROPIC_BASE_URL
+    openai-compatible:<model>@<base_url> vLLM, TGI, llama.cpp; key optional (SKILLMIX_JUDGE_API_KEY)
+    hf:<local checkpoint dir>            in-process transformers
+
+Resolution never touches the network, so callers can fail fast before hours of generation.
+API keys are read here and kept out of everything that is printed, logged or cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("openai", "anthropic", "openai-compatible", "hf")
+ENV_JUDGE = "SKILLMIX_JUDGE"
+ENV_CACHE = "SKILLMIX_CACHE"
+ENV_COMPATIBLE_KEY = "SKILLMIX_JUDGE_API_KEY"
+DEFAULT_CACHE = Path("~/.cache/skillmix/judge.sqlite")
+
+HOW_TO_CONFIGURE = f"""No judge is configured. Configure one in any of these four ways:
+  1. on the command line:   --judge openai:gpt-4o
+  2. in the environment:    export {ENV_JUDGE}=anthropic:claude-sonnet-4-5
+  3. in a YAML config:      judge: openai-compatible:my-model@http://localhost:8000/v1
+                            (skillmix-grade --config judge.yaml, or the task's metadata: judge: ...)
+  4. an API key alone:      OPENAI_API_KEY or ANTHROPIC_API_KEY set picks a default judge
+Spec forms: openai:<model> (OPENAI_API_KEY), anthropic:<model> (ANTHROPIC_API_KEY),
+openai-compatible:<model>@<base_url> (key optional, {ENV_COMPATIBLE_KEY}), hf:<local checkpoint dir>."""
+
+# With only a key present the user has clearly chosen a provider; the model is our default.
+DEFAULT_JUDGE_FOR_KEY = (("OPENAI_API_KEY", "openai:gpt-4o"), ("ANTHROPIC_API_KEY", "anthropic:claude-sonnet-4-5"))
+
+
+class JudgeConfigError(ValueError):
+    """The judge cannot be configured as asked; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    provider: str
+    model: str
+    base_url: str | None = None  # openai-compatible only; the others read it from the env
+
+    def __str__(self) -> str:
+        if self.provider == "openai-compatible":
+            return f"{self.provider}:{self.model}@{self.base_url}"
+        return f"{self.provider}:{self.model}"
+
+
+_COMPATIBLE_RE = re.compile(r"^(?P<model>.+?)@(?P<url>https?://\S+)$")
+
+
+def parse_spec(text: str) -> JudgeSpec:
+    """Parse a spec string; checks its form only (keys and paths are checked by resolve)."""
+    text = (text or "").strip()
+    provider, sep, rest = text.partition(":")
+    provider = provider.strip().lower()
+    if not sep or not rest.strip():
+        raise JudgeConfigError(f"judge spec {text!r} is not of the form <provider>:<model>.\n{HOW_TO_CONFIGURE}")
+    if provider not in PROVIDERS:
+        raise JudgeConfigError(f"unknown judge provider {provider!r} in {text!r}; expected one of {', '.join(PROVIDERS)}")
+    rest = rest.strip()
+    if provider == "openai-compatible":
+        m = _COMPATIBLE_RE.match(rest)
+        if not m:
+            raise JudgeConfigError(f"judge spec {text!r}: expected openai-compatible:<model>@<http(s) base_url>")
+        if re.match(r"^https?://[^/]*@", m.group("url")):
+            raise JudgeConfigError("credentials in the base URL are not supported; use " + ENV_COMPATIBLE_KEY)
+        return JudgeSpec(provider, m.group("model"), m.group("url").rstrip("/"))
+    return JudgeSpec(provider, rest)
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """How the judge is called. Only ``reply_settings()`` enter the cache key."""
+
+    # Gradings are meant to be independent samples whose majority vote smooths the judge's
+    # noise; at temperature 0 they would mostly repeat each other.
+    temperature: float | None = 0.7  # None: not sent (for models that reject it)
+    max_tokens: int = 1024
+    n_gradings: int = 3
+    system_prompt: str | None = None
+    concurrency: int = 32
+    timeout: float = 120.0  # seconds per attempt
+    max_retries: int = 4  # the SDK's own retries (429 with Retry-After, 5xx, timeouts)
+    cache: str | None = None  # path, "off" for none; default SKILLMIX_CACHE or DEFAULT_CACHE
+    max_cost: float | None = None  # USD; calls that would pass it are not made
+    prices: Mapping[str, Any] | None = None  # {"input": $/Mtok, "output": $/Mtok} or {model: {...}}
+    batch_size: int = 8  # hf backend: prompts per generate() call
+
+    def reply_settings(self) -> dict:
+        """What changes a reply, hence the cache key (not concurrency, timeouts or budget)."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "system_prompt": self.system_prompt}
+
+    def cache_path(self) -> Path | None:
+        raw = self.cache if self.cache is not None else os.environ.get(ENV_CACHE) or str(DEFAULT_CACHE)
+        if str(raw).lower() in ("off", "none", ""):
+            return None
+        return Path(raw).expanduser()
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+SETTING_NAMES = tuple(f.name for f in dataclasses.fields(JudgeSettings))
+
+
+def make_settings(config: Mapping[str, Any] | None = None, **overrides: Any) -> JudgeSettings:
+    """Settings from a config dict (YAML, task metadata) plus explicit overrides.
+
+    Keys that are not settings are ignored: callers pass whole metadata dicts.
+    """
+    values: dict[str, Any] = {}
+    for source in (config or {}), overrides:
+        for k, v in source.items():
+            if k in SETTING_NAMES and (v is not None or k in ("temperature", "max_cost")):
+                values[k] = v
+    try:
+        s = JudgeSettings(**values)
+        s = dataclasses.replace(
+            s, temperature=None if s.temperature is None else float(s.temperature), max_tokens=int(s.max_tokens), n_gradings=int(s.n_gradings),
+            concurrency=int(s.concurrency), timeout=float(s.timeout), max_retries=int(s.max_retries),
+            batch_size=int(s.batch_size), max_cost=None if s.max_cost is None else float(s.max_cost),
+        )
+    except (TypeError, ValueError) as e:
+        raise JudgeConfigError(f"bad judge setting: {e}") from None
+    if s.n_gradings < 1 or s.concurrency < 1 or s.max_tokens < 1 or s.max_retries < 0 or s.timeout <= 0:
+        raise JudgeConfigError(f"judge settings out of range: n_gradings, concurrency, max_tokens >= 1, "
+                               f"max_retries >= 0, timeout > 0 (got {s.n_gradings}, {s.concurrency}, "
+                               f"{s.max_tokens}, {s.max_retries}, {s.timeout})")
+    return s
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where a backend connects and with what key. Never printed: ``repr`` hides the key."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_key={'***' if self.api_key else None}, base_url={self.base_url!r})"
+
+
+def credentials_for(spec: JudgeSpec) -> Credentials:
+    """Read the key and base URL a spec needs from the environment; error if a key is missing."""
+    env = os.environ
+    if spec.provider in ("openai", "anthropic"):
+        key_var = "OPENAI_API_KEY" if spec.provider == "openai" else "ANTHROPIC_API_KEY"
+        url_var = "OPENAI_BASE_URL" if spec.provider == "openai" else "ANTHROPIC_BASE_URL"
+        key = env.get(key_var)
+        if not key:
+            raise JudgeConfigError(f"judge {spec} needs {key_var} in the environment (it is not set)")
+        return Credentials(key, env.get(url_var) or None, (key,))
+    if spec.provider == "openai-compatible":
+        key = env.get(ENV_COMPATIBLE_KEY)
+        # vLLM and llama.cpp accept any key; the SDK insists on one.
+        return Credentials(key or "EMPTY", spec.base_url, (key,) if key else ())
+    path = Path(spec.model).expanduser()
+    if not path.is_dir():
+        raise JudgeConfigError(f"judge {spec}: {path} is not a directory (hf: takes a local checkpoint folder)")
+    if not (path / "config.json").is_file():
+        raise JudgeConfigError(f"judge {spec}: {path} has no config.json; is it a save_pretrained checkpoint?")
+    return Credentials()
+
+
+def choose_spec(spec: str | None = None, config: Mapping[str, Any] | None = None) -> JudgeSpec:
+    """The spec from (in order) the argument, ``config['judge']``, ``SKILLMIX_JUDGE``, a key alone."""
+    text = spec or (config or {}).get("judge") or os.environ.get(ENV_JUDGE)
+    if text:
+        return parse_spec(str(text))
+    for var, default in DEFAULT_JUDGE_FOR_KEY:
+        if os.environ.get(var):
+            log.warning("no judge configured; %s is set, so using the default judge %s", var, default)
+            return parse_spec(default)
+    raise JudgeConfigError(HOW_TO_CONFIGURE)
+
+
+def load_config_file(path: str | os.PathLike) -> dict:
+    """A YAML judge config: ``judge: <spec>`` plus any settings (``temperature: 0.7`` ...)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise JudgeConfigError(f"cannot read judge config {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise JudgeConfigError(f"judge config {path} must be a mapping (judge: ..., temperature: ...)")
+    return data

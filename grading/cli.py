@@ -1,0 +1,232 @@
+"""``skillmix-grade``: (re)grade saved texts with one or more judges, without regenerating.
+
+    skillmix-grade --judge openai:gpt-4o --input runs/.../samples_skillmix_heldout_k3_*.jsonl --output grades.jsonl
+    skillmix-grade --judge openai:gpt-4o --judge anthropic:claude-sonnet-4-5 --input texts.jsonl --output g.jsonl
+    skillmix-grade --judge openai:gpt-4o --input texts.jsonl --dry-run
+
+Input lines are lm-eval samples (``doc`` with id/skills/topic/k, ``resps``: the generations,
+whose text after the last ``Answer:`` is graded) or ``{"id", "skills", "topic", "text"}``
+(an id may repeat: several generations of one item). Writes one line per (judge, text) to
+OUT and a summary to OUT.summary.json (also printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+from skillmix_tasks.catalog import default_catalog
+from skillmix_tasks.metrics import item_metrics, summarize
+from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer
+from skillmix_tasks.sampling import Item
+
+from .agreement import agreement_report
+from .cost import Budget
+from .judge import Judge, TextGrade
+from .specs import JudgeConfigError, choose_spec, load_config_file, make_settings
+
+log = logging.getLogger("skillmix.grading.cli")
+
+
+class InputError(ValueError):
+    pass
+
+
+def _item(d: Any, where: str) -> Item:
+    if not isinstance(d, dict):
+        raise InputError(f"{where}: expected an object with id, skills, topic")
+    missing = [k for k in ("id", "skills", "topic") if k not in d]
+    if missing:
+        raise InputError(f"{where}: missing field(s) {', '.join(missing)}")
+    skills = d["skills"]
+    if not isinstance(skills, list) or not skills or not all(isinstance(s, str) for s in skills):
+        raise InputError(f"{where}: 'skills' must be a non-empty list of skill names")
+    if not isinstance(d["topic"], str) or not d["topic"].strip():
+        raise InputError(f"{where}: 'topic' must be a non-empty string")
+    catalog = default_catalog()
+    for s in skills:
+        try:
+            catalog.skill(s)
+        except KeyError:
+            raise InputError(f"{where}: unknown skill {s!r} (not in the catalog)") from None
+    try:
+        item = Item.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{where}: {e}") from None
+    if item.k != len(item.skills):
+        raise InputError(f"{where}: k={item.k} but {len(item.skills)} skills given")
+    return item
+
+
+def _strings(resps: Any) -> list[str]:
+    """The generations in ``resps``: a list (one per request) of lists (one per repeat)."""
+    out: list[str] = []
+    stack = [resps]
+    while stack:
+        x = stack.pop(0)
+        if isinstance(x, str):
+            out.append(x)
+        elif isinstance(x, list):
+            stack[:0] = x
+        else:
+            raise TypeError(type(x).__name__)
+    return out
+
+
+def read_pairs(path: str | Path) -> list[tuple[Item, str]]:
+    """(item, text) pairs from an lm-eval samples file or a plain JSONL file."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read ({e})") from None
+    pairs: list[tuple[Item, str]] = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: expected a JSON object")
+        if "doc" in obj and "resps" in obj:
+            item = _item(obj["doc"], where)
+            try:
+                texts = _strings(obj["resps"])
+            except TypeError as e:
+                raise InputError(f"{where}: 'resps' must hold lists of strings (found {e})") from None
+            if not texts:
+                raise InputError(f"{where}: 'resps' has no generations")
+            pairs.extend((item, extract_answer(t)) for t in texts)
+        elif "text" in obj:
+            if not isinstance(obj["text"], str):
+                raise InputError(f"{where}: 'text' must be a string")
+            pairs.append((_item(obj, where), obj["text"]))
+        else:
+            raise InputError(f"{where}: expected an lm-eval sample (doc, resps) or {{id, skills, topic, text}}")
+    if not pairs:
+        raise InputError(f"{path}: no texts to grade")
+    return pairs
+
+
+def summarize_grades(grades: Sequence[TextGrade], judge: Judge) -> dict:
+    """The three metrics (item = max over its generations, task = mean over items) and counts."""
+    by_item: OrderedDict[str, list] = OrderedDict()
+    for g in grades:
+        by_item.setdefault(g.item.id, []).append(g.score)
+    task = summarize(item_metrics(scores) for scores in by_item.values()).to_dict()
+    texts_unscored: dict[str, int] = {}
+    for g in grades:
+        if not g.scored:
+            texts_unscored[g.score.reason] = texts_unscored.get(g.score.reason, 0) + 1  # type: ignore[union-attr]
+    return {
+        "judge": judge.spec, "prompt_version": PROMPT_VERSION, "n_gradings": judge.settings.n_gradings,
+        "metrics": {m: {"mean": task[m], "stderr": task[f"{m}_stderr"], "ci95": task[f"{m}_ci95"]}
+                    for m in ("full_marks", "all_skills", "skills_fraction")},
+        "items": {"n": task["n_items"], "scored": task["n_scored"], "unscored_by_reason": task["unscored_by_reason"]},
+        "texts": {"n": len(grades), "scored": len(grades) - sum(texts_unscored.values()),
+                  "unscored_by_reason": texts_unscored},
+        "stats": judge.stats.to_dict(),
+    }
+
+
+def _dumps(obj: Any, **kw: Any) -> str:
+    # NaN (stderr of one item) is not JSON: write null.
+    return json.dumps(_nan_to_none(obj), ensure_ascii=False, **kw)
+
+
+def _nan_to_none(x: Any) -> Any:
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_nan_to_none(v) for v in x]
+    return x
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="skillmix-grade", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--judge", action="append", help="judge spec; repeat for several judges and an agreement report "
+                   "(default: the config file's judge, then $SKILLMIX_JUDGE)")
+    p.add_argument("--config", help="YAML judge config: judge: <spec> plus settings (temperature, max_tokens, ...)")
+    p.add_argument("--input", required=True, help="lm-eval samples_*.jsonl or JSONL of {id, skills, topic, text}")
+    p.add_argument("--output", help="per-text grades (JSONL); the summary goes to <output stem>.summary.json")
+    p.add_argument("--dry-run", action="store_true", help="estimate calls, tokens and cost; call nothing")
+    p.add_argument("--max-cost", type=float, help="USD for this run (all judges); calls past it are unscored: budget")
+    p.add_argument("--concurrency", type=int)
+    p.add_argument("--cache", help="SQLite cache path ('off' for none; default $SKILLMIX_CACHE or ~/.cache/skillmix/judge.sqlite)")
+    p.add_argument("--n-gradings", type=int)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--max-tokens", type=int)
+    p.add_argument("--system-prompt")
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--max-retries", type=int)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def summary_path(output: str | Path) -> Path:
+    out = Path(output)
+    return out.with_name((out.stem if out.suffix == ".jsonl" else out.name) + ".summary.json")
+
+
+def run(args: argparse.Namespace) -> dict:
+    config = load_config_file(args.config) if args.config else {}
+    overrides = {"concurrency": args.concurrency, "cache": args.cache, "n_gradings": args.n_gradings,
+                 "temperature": args.temperature, "max_tokens": args.max_tokens,
+                 "system_prompt": args.system_prompt, "timeout": args.timeout, "max_retries": args.max_retries,
+                 "max_cost": args.max_cost}
+    settings = make_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+    specs = [choose_spec(s, None) for s in args.judge] if args.judge else [choose_spec(None, config)]
+    if len({str(s) for s in specs}) != len(specs):
+        raise JudgeConfigError("the same judge is named twice")
+    budget = Budget(settings.max_cost) if settings.max_cost is not None else None  # shared by all judges
+    judges = [Judge(s, settings, budget=budget) for s in specs]
+    if not args.dry_run and not args.output:
+        raise JudgeConfigError("--output is required (or use --dry-run)")
+    pairs = read_pairs(args.input)
+    if args.dry_run:
+        estimates = [j.estimate(pairs) for j in judges]
+        costs = [e["cost_est"] for e in estimates]
+        return {"dry_run": True, "input": str(args.input), "judges": estimates,
+                "total_calls": sum(e["calls"] for e in estimates),
+                "total_cost_est": None if None in costs else round(sum(costs), 4)}
+    results: dict[str, list[TextGrade]] = {}
+    for j in judges:
+        results[j.spec] = j.grade(pairs, progress=not args.no_progress)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as f:
+        for grades in results.values():
+            for g in grades:
+                f.write(_dumps(g.to_dict()) + "\n")
+    summary = {"input": str(args.input), "output": str(out),
+               "judges": [summarize_grades(results[j.spec], j) for j in judges],
+               "agreement": agreement_report(results) if len(judges) > 1 else None}
+    summary_path(out).write_text(_dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        summary = run(args)
+    except (JudgeConfigError, InputError) as e:
+        print(f"skillmix-grade: error: {e}", file=sys.stderr)
+        return 2
+    print(_dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -251,7 +251,7 @@ class Judge:
         if cache is True:
             path = settings.cache_path()
             cache = ReplyCache(path) if path else None
-        self.cache: ReplyCache | None = cache or None
+        self.cache: ReplyCache | None = cache if isinstance(cache, ReplyCache) else None
         self.price = price_for(spec, settings.prices)
         if settings.max_cost is not None and self.price is None:
             raise JudgeConfigError(f"max_cost is set but no price is known for {spec.model}; pass prices "

@@ -31,7 +31,7 @@ DEFAULT_CACHE = Path("~/.cache/skillmix/judge.sqlite")
 
 HOW_TO_CONFIGURE = f"""No judge is configured. Configure one in any of these four ways:
   1. on the command line:   --judge openai:gpt-4o
-  2. in the environment:    export {ENV_JUDGE}=anthropic:claude-sonnet-4-5
+  2. in the environment:    export {ENV_JUDGE}=anthropic:claude-sonnet-4-6
   3. in a YAML config:      judge: openai-compatible:my-model@http://localhost:8000/v1
                             (skillmix-grade --config judge.yaml, or the task's metadata: judge: ...)
   4. an API key alone:      OPENAI_API_KEY or ANTHROPIC_API_KEY set picks a default judge
@@ -39,7 +39,7 @@ Spec forms: openai:<model> (OPENAI_API_KEY), anthropic:<model> (ANTHROPIC_API_KE
 openai-compatible:<model>@<base_url> (key optional, {ENV_COMPATIBLE_KEY}), hf:<local checkpoint dir>."""
 
 # With only a key present the user has clearly chosen a provider; the model is our default.
-DEFAULT_JUDGE_FOR_KEY = (("OPENAI_API_KEY", "openai:gpt-4o"), ("ANTHROPIC_API_KEY", "anthropic:claude-sonnet-4-5"))
+DEFAULT_JUDGE_FOR_KEY = (("OPENAI_API_KEY", "openai:gpt-4o"), ("ANTHROPIC_API_KEY", "anthropic:claude-sonnet-4-6"))
 
 
 class JudgeConfigError(ValueError):

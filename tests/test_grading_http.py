@@ -1,0 +1,198 @@
+"""The judge against local servers speaking the OpenAI and Anthropic wire protocols, through
+the real SDK clients: latency, 429 + Retry-After, 5xx, timeouts, dropped connections,
+malformed and partial tables, refusals, the cache, the budget and secrecy of the key."""
+
+import asyncio
+import sqlite3
+import time
+
+import pytest
+
+from fake_llm_server import Action, FakeLLMServer, grading_table
+from grading_helpers import FAKE_KEY, TEXT, items, judge_for
+from skillmix.grading import resolve_judge
+from skillmix_tasks import GenerationScore, Unscored, grader_prompt
+
+PROVIDERS = ["openai", "anthropic"]
+FAST_RETRY = {"Retry-After": "0.01"}
+
+
+@pytest.fixture
+def srv():
+    with FakeLLMServer() as s:
+        yield s
+
+
+def scores(grades):
+    return [g.score for g in grades]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS + ["openai-compatible"])
+def test_full_marks_usage_and_cache(provider, srv, tmp_path, monkeypatch):
+    judge = judge_for(provider, srv, tmp_path, monkeypatch)
+    pairs = [(it, TEXT) for it in items(4)]
+    grades = judge.grade(pairs, progress=False)
+    assert srv.calls == 12 and all(isinstance(s, GenerationScore) for s in scores(grades))
+    # The length point is the sentence counter's (2 sentences > cap 1 for k=2), not the judge's 1.
+    assert grades[0].voted[-1] == 1 and grades[0].score.points[-1] == 0
+    st = judge.stats.to_dict()
+    assert st["judged"] == 12 and st["cached"] == 0 and st["usage"]["input_tokens"] > 0
+    # A fresh judge on the same cache: no call at all.
+    again = judge_for(provider, srv, tmp_path, monkeypatch)
+    grades2 = again.grade(pairs, progress=False)
+    assert srv.calls == 12 and again.stats.to_dict()["cached"] == 12
+    assert scores(grades2) == scores(grades)
+
+
+def test_requests_carry_settings(srv, tmp_path, monkeypatch):
+    judge = judge_for("anthropic", srv, tmp_path, monkeypatch, temperature=0.3, max_tokens=77, system_prompt="Be strict.")
+    judge.grade([(items(1)[0], TEXT)], progress=False)
+    body = srv.requests[0]["body"]
+    assert body["temperature"] == 0.3 and body["max_tokens"] == 77 and body["system"] == "Be strict."
+    assert body["messages"][0]["content"] == grader_prompt(items(1)[0], TEXT)
+
+
+def test_concurrency_is_bounded_and_used(tmp_path, monkeypatch):
+    with FakeLLMServer(latency=0.2) as srv:
+        judge = judge_for("openai", srv, tmp_path, monkeypatch, concurrency=8)
+        start = time.monotonic()
+        judge.grade([(it, TEXT) for it in items(8)], progress=False)  # 24 calls, 3 waves of 8
+        elapsed = time.monotonic() - start
+    assert srv.max_in_flight == 8
+    assert elapsed < 24 * 0.2 / 2
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_429_with_retry_after_is_retried_and_counted(provider, srv, tmp_path, monkeypatch):
+    srv.script.extend([Action(status=429, headers=FAST_RETRY)] * 2)
+    judge = judge_for(provider, srv, tmp_path, monkeypatch, concurrency=1)
+    grades = judge.grade([(items(1)[0], TEXT)], progress=False)
+    assert grades[0].scored
+    st = judge.stats.to_dict()
+    assert st["rate_limited_429"] == 2 and st["retries"] == 2 and st["http_attempts"] == 5
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_5xx_retried_then_succeeds(status, srv, tmp_path, monkeypatch):
+    srv.script.append(Action(status=status, headers={"retry-after-ms": "5"}))
+    judge = judge_for("openai", srv, tmp_path, monkeypatch, concurrency=1)
+    assert judge.grade([(items(1)[0], TEXT)], progress=False)[0].scored
+    assert judge.stats.to_dict()["server_errors_5xx"] == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_persistent_errors_are_unscored_not_cached_and_retried_next_run(provider, srv, tmp_path, monkeypatch):
+    srv.default = Action(status=500, headers={"retry-after-ms": "1"})
+    judge = judge_for(provider, srv, tmp_path, monkeypatch, max_retries=1)
+    [g] = judge.grade([(items(1)[0], TEXT)], progress=False)
+    assert isinstance(g.score, Unscored) and g.score.reason == "http 500"
+    assert g.replies == [None, None, None]
+    st = judge.stats.to_dict()
+    assert st["failed_calls"] == {"http 500": 3} and st["unscored"] == {"http 500": 1}
+    assert st["retries"] == 3
+    srv.default = Action()
+    again = judge_for(provider, srv, tmp_path, monkeypatch)
+    assert again.grade([(items(1)[0], TEXT)], progress=False)[0].scored
+    assert again.stats.to_dict()["judged"] == 3
+
+
+def test_timeout_and_dropped_connections(srv, tmp_path, monkeypatch):
+    it = items(1)[0]
+    # A hang longer than the timeout, then a drop: both retried by the SDK, then a success.
+    srv.script.extend([Action(hang=1.0), Action(drop=True)])
+    judge = judge_for("openai", srv, tmp_path, monkeypatch, timeout=0.3, concurrency=1, n_gradings=1)
+    [g] = judge.grade([(it, TEXT)], progress=False)
+    assert g.scored and judge.stats.to_dict()["retries"] == 2
+    # With no retries left they are unscored with their reason.
+    srv.script.extend([Action(hang=1.0), Action(drop=True), Action(partial=True)])
+    judge = judge_for("openai", srv, tmp_path, monkeypatch, timeout=0.3, concurrency=1, max_retries=0, cache="off")
+    [g] = judge.grade([(it, TEXT)], progress=False)
+    assert [x.reason for x in g.gradings] == ["timeout", "connection error", "connection error"]
+    assert g.score.reason == "too few valid gradings"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_malformed_partial_and_refused_replies(provider, srv, tmp_path, monkeypatch):
+    it = items(1, k=3)[0]
+    prompt = grader_prompt(it, TEXT)
+    table = grading_table(prompt)
+    srv.script.extend([
+        Action(text="I think it is quite good overall."),  # no table
+        Action(text="\n".join(table.splitlines()[:4]), finish_reason="length"),  # table cut short
+        Action(refusal=True),
+    ])
+    judge = judge_for(provider, srv, tmp_path, monkeypatch, concurrency=1)
+    [g] = judge.grade([(it, TEXT)], progress=False)
+    assert [x.reason for x in g.gradings] == ["no grading table", "missing criteria", "refusal"]
+    assert isinstance(g.score, Unscored)
+    assert g.replies[2] is None
+    # Unparsable replies are cached (parsing is on read); the refusal is not, so it is asked again.
+    con = sqlite3.connect(tmp_path / "judge.sqlite")
+    assert con.execute("select count(*) from replies").fetchone()[0] == 2
+    again = judge_for(provider, srv, tmp_path, monkeypatch)
+    [g2] = again.grade([(it, TEXT)], progress=False)
+    assert again.stats.to_dict()["calls"] == 1 and g2.gradings[2] == (1, 1, 1, 1, 1, 1)
+
+
+def test_parser_fix_rescores_from_cache_without_calls(srv, tmp_path, monkeypatch):
+    it = items(1)[0]
+    srv.default = Action(points=[1, 0, 1, 1, 1])
+    judge = judge_for("openai", srv, tmp_path, monkeypatch)
+    [g] = judge.grade([(it, TEXT)], progress=False)
+    assert g.voted == (1, 0, 1, 1, 1)
+    calls = srv.calls
+    import skillmix.grading.judge as jm
+    monkeypatch.setattr(jm, "parse_grading", lambda reply, criteria: (1,) * len(criteria))  # "the fix"
+    [g2] = judge_for("openai", srv, tmp_path, monkeypatch).grade([(it, TEXT)], progress=False)
+    assert srv.calls == calls and g2.voted == (1, 1, 1, 1, 1)
+
+
+def test_works_inside_a_running_event_loop(srv, tmp_path, monkeypatch):
+    judge = judge_for("openai", srv, tmp_path, monkeypatch)
+
+    async def notebook_cell():
+        sync = judge.grade([(items(1)[0], TEXT)], progress=False)
+        via_async = await judge.agrade([(items(2)[1], TEXT)], progress=False)
+        return sync + via_async
+
+    grades = asyncio.run(notebook_cell())
+    assert all(g.scored for g in grades) and srv.calls == 6
+
+
+def test_budget_stops_calls_and_marks_the_rest(srv, tmp_path, monkeypatch):
+    # The fake server bills ~700 tokens a call: at $1000/Mtok ~$0.7 a call, so $3 allows about 4.
+    judge = judge_for("openai", srv, tmp_path, monkeypatch, concurrency=1, max_cost=3.0,
+                      prices={"input": 1000.0, "output": 1000.0})
+    grades = judge.grade([(it, TEXT) for it in items(4)], progress=False)
+    st = judge.stats.to_dict()
+    assert 0 < st["calls"] < 12 and st["calls"] + st["budget_skipped"] == 12
+    assert st["cost"] <= 3.0
+    assert "budget" in st["unscored"]
+    assert any(g.score.reason == "budget" for g in grades if not g.scored)
+
+
+def test_dry_run_estimates_without_calls(srv, tmp_path, monkeypatch):
+    judge = judge_for("openai", srv, tmp_path, monkeypatch)
+    pairs = [(it, TEXT) for it in items(4)]
+    est = judge.estimate(pairs)
+    assert srv.requests == [] and est["calls"] == 12 and est["cost_est"] > 0
+    judge.grade(pairs[:2], progress=False)
+    assert judge.estimate(pairs)["calls"] == 6
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_api_key_never_leaks(provider, srv, tmp_path, monkeypatch, caplog):
+    import json
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    srv.script.append(Action())
+    srv.default = Action(status=401, error_message=f"Incorrect API key provided: {FAKE_KEY}")
+    judge = judge_for(provider, srv, tmp_path, monkeypatch, max_retries=0)
+    [g] = judge.grade([(items(1)[0], TEXT)], progress=False)
+    assert srv.requests, "the key was sent to the server"
+    assert {x.reason for x in g.gradings if isinstance(x, Unscored)} == {"auth error"}
+    texts = [json.dumps(g.to_dict()), json.dumps(judge.stats.to_dict()), str(g.gradings), caplog.text,
+             repr(judge), (tmp_path / "judge.sqlite").read_bytes().decode("latin-1")]
+    for t in texts:
+        assert FAKE_KEY not in t

@@ -1,0 +1,90 @@
+"""Judge specs, settings and resolution: all checked eagerly, without the network."""
+
+import pytest
+
+from grading_helpers import FAKE_KEY
+from skillmix.grading import JudgeConfigError, JudgeSpec, make_settings, parse_spec, resolve_judge
+from skillmix.grading.specs import HOW_TO_CONFIGURE
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for var in ("SKILLMIX_JUDGE", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL",
+                "ANTHROPIC_BASE_URL", "SKILLMIX_JUDGE_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SKILLMIX_CACHE", str(tmp_path / "c.sqlite"))
+
+
+@pytest.mark.parametrize("text, spec", [
+    ("openai:gpt-4o", JudgeSpec("openai", "gpt-4o")),
+    ("anthropic:claude-sonnet-4-6", JudgeSpec("anthropic", "claude-sonnet-4-6")),
+    ("openai-compatible:meta/llama-3@http://localhost:8000/v1/", JudgeSpec("openai-compatible", "meta/llama-3", "http://localhost:8000/v1")),
+    ("hf:/models/judge:v2", JudgeSpec("hf", "/models/judge:v2")),
+])
+def test_parse_spec_round_trips(text, spec):
+    assert parse_spec(text) == spec
+    assert parse_spec(str(spec)) == spec
+
+
+@pytest.mark.parametrize("bad", ["gpt-4o", "azure:gpt-4o", "openai:", "openai-compatible:model", "openai-compatible:m@ftp://x"])
+def test_bad_specs_are_config_errors(bad):
+    with pytest.raises(JudgeConfigError):
+        parse_spec(bad)
+
+
+def test_no_judge_lists_the_four_ways():
+    with pytest.raises(JudgeConfigError) as e:
+        resolve_judge()
+    msg = str(e.value)
+    for way in ("--judge", "SKILLMIX_JUDGE", "YAML", "OPENAI_API_KEY"):
+        assert way in msg
+    for form in ("openai:", "anthropic:", "openai-compatible:", "hf:"):
+        assert form in msg
+    assert msg == HOW_TO_CONFIGURE
+
+
+def test_missing_keys_and_dirs_fail_fast(tmp_path):
+    with pytest.raises(JudgeConfigError, match="OPENAI_API_KEY"):
+        resolve_judge("openai:gpt-4o")
+    with pytest.raises(JudgeConfigError, match="ANTHROPIC_API_KEY"):
+        resolve_judge("anthropic:claude-sonnet-4-6")
+    with pytest.raises(JudgeConfigError, match="not a directory"):
+        resolve_judge(f"hf:{tmp_path / 'nope'}")
+    with pytest.raises(JudgeConfigError, match="config.json"):
+        resolve_judge(f"hf:{tmp_path}")
+
+
+def test_resolution_order(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("SKILLMIX_JUDGE", "openai:from-env")
+    assert resolve_judge().spec == "openai:from-env"
+    assert resolve_judge(config={"judge": "openai:from-config"}).spec == "openai:from-config"
+    assert resolve_judge("openai:from-arg", {"judge": "openai:from-config"}).spec == "openai:from-arg"
+    monkeypatch.delenv("SKILLMIX_JUDGE")
+    assert resolve_judge().spec == "openai:gpt-4o"  # a key alone picks the provider's default
+
+
+def test_settings_from_config_and_key_stays_hidden(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    config = {"temperature": 0.2, "max_tokens": 300, "n_gradings": 5, "concurrency": 7, "system_prompt": "Be strict.",
+              "max_cost": 1.5, "prices": {"input": 1, "output": 2}, "unrelated_metadata": "ignored"}
+    j = resolve_judge("openai:some-model", config)
+    s = j.settings
+    assert (s.temperature, s.max_tokens, s.n_gradings, s.concurrency, s.system_prompt, s.max_cost) == (0.2, 300, 5, 7, "Be strict.", 1.5)
+    assert FAKE_KEY not in repr(j) + repr(j.backend._creds) + j.spec + str(s.to_dict())
+    with pytest.raises(JudgeConfigError):
+        make_settings({"n_gradings": 0})
+    with pytest.raises(JudgeConfigError):
+        make_settings({"temperature": "hot"})
+
+
+def test_max_cost_needs_a_price(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    with pytest.raises(JudgeConfigError, match="price"):
+        resolve_judge("openai:unknown-model-xyz", {"max_cost": 1.0})
+    assert resolve_judge("openai:gpt-4o-2024-08-06", {"max_cost": 1.0}).price.input == 2.5  # prefix match
+
+
+def test_compatible_key_optional(monkeypatch):
+    j = resolve_judge("openai-compatible:m@http://127.0.0.1:9/v1")
+    assert j.spec == "openai-compatible:m@http://127.0.0.1:9/v1"

@@ -120,7 +120,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
             for batch in window:
                 with acc.accumulate(model):
                     labels = batch.pop("labels")
-                    logits = model(**batch).logits
+                    # no KV cache: with one, transformers ignores the per-example position_ids reset
+                    logits = model(**batch, use_cache=False).logits
                     loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
                                            ignore_index=IGNORE, reduction="sum")
                     # accelerate divides by `accum`, DDP averages over processes: undo both, so the

@@ -1,0 +1,104 @@
+"""The SKILL-MIX tasks through the real lm_eval CLI, on a tiny local checkpoint and API models,
+judged by a local OpenAI-protocol server."""
+
+import json
+
+import pytest
+
+from fake_llm_server import Action, FakeLLMServer
+from lmeval_helpers import results, run_lm_eval, samples
+from skillmix_tasks.catalog import default_catalog
+
+SHORT = ["--gen_kwargs", "max_gen_toks=12"]
+
+
+@pytest.fixture()
+def judge_server():
+    with FakeLLMServer() as srv:
+        yield srv
+
+
+def judge_env(srv):
+    return {"SKILLMIX_JUDGE": f"openai-compatible:fake-judge@{srv.openai_url}"}
+
+
+def test_heldout_k3_on_a_hf_checkpoint_reports_three_metrics_with_stderr(tiny_model, judge_server, tmp_path):
+    proc = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "skillmix_heldout_k3",
+                        "--limit", "3", "--log_samples", *SHORT], tmp_path, judge_env(judge_server))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = results(tmp_path)
+    row = res["results"]["skillmix_heldout_k3"]
+    for metric in ("full_marks", "all_skills", "skills_fraction"):
+        assert 0.0 <= row[f"{metric},judged"] <= 1.0
+        assert isinstance(row[f"{metric}_stderr,judged"], float)
+    assert row["unscored,judged"] == 0
+    assert res["n-samples"]["skillmix_heldout_k3"]["effective"] == 3
+    meta = res["configs"]["skillmix_heldout_k3"]["metadata"]
+    assert meta["judge"].startswith("openai-compatible:fake-judge@") and meta["judge_prompt_version"]
+    assert meta["judge_stats"]["gradings"] == 3 * 3 * 3 and meta["judge_stats"]["judged"] == 27
+    assert judge_server.calls == 27  # 3 items x 3 generations x 3 gradings
+
+    cat = default_catalog()
+    heldout_skills = {s.name for s in cat.skills_in("heldout")}
+    heldout_topics = {t.name for t in cat.topics_in("heldout")}
+    rows = samples(tmp_path, "skillmix_heldout_k3")
+    assert len(rows) == 3
+    for s in rows:
+        assert set(s["doc"]["skills"]) <= heldout_skills and s["doc"]["topic"] in heldout_topics
+        assert len(s["resps"][0]) == 3  # repeats: 3
+        verdict = json.loads(s["filtered_resps"][0])
+        assert verdict["status"] == "scored" and len(verdict["generations"]) == 3
+        gen = verdict["generations"][0]
+        assert len(gen["gradings"]) == 3 and "| Criteria | Points Earned |" in gen["replies"][0]
+
+
+def test_train_split_uses_only_train_skills_and_predict_only_needs_no_judge(tiny_model, tmp_path):
+    proc = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "skillmix_train_k2",
+                        "--limit", "2", "--predict_only", *SHORT], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cat = default_catalog()
+    train_skills = {s.name for s in cat.skills_in("train")}
+    train_topics = {t.name for t in cat.topics_in("train")}
+    rows = samples(tmp_path, "skillmix_train_k2")
+    assert len(rows) == 2
+    for s in rows:
+        assert set(s["doc"]["skills"]) <= train_skills and s["doc"]["topic"] in train_topics
+        assert json.loads(s["filtered_resps"][0])["status"] == "not judged"
+
+
+def test_missing_judge_fails_before_any_generation(tiny_model, tmp_path):
+    proc = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "skillmix_heldout_k3",
+                        "--limit", "2"], tmp_path)
+    assert proc.returncode != 0
+    err = proc.stderr
+    assert "no usable judge" in err and "SKILLMIX_JUDGE" in err and "openai-compatible:" in err and "hf:" in err
+    assert "Running generate_until requests" not in err
+
+
+def test_group_over_api_models_with_chat_template_and_unscored_items(judge_server, tmp_path):
+    # The same local server plays the student (OpenAI chat API) and the judge; the judge's
+    # replies to items of k=1 are malformed, so those items are unscored, not zero.
+    def handler(request):
+        prompt = request["body"]["messages"][-1]["content"]
+        if "Criteria" in prompt and "at most one sentence" in prompt and prompt.count("Correctly illustrates") == 1:
+            return Action(text="I would rather not grade this.")
+        return None
+
+    judge_server.handler = handler
+    proc = run_lm_eval(["--model", "local-chat-completions", "--model_args",
+                        f"model=student,base_url={judge_server.openai_url}/chat/completions,num_concurrent=4",
+                        "--apply_chat_template", "--tasks", "skillmix_heldout", "--limit", "2", "--log_samples"],
+                       tmp_path, judge_env(judge_server))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = results(tmp_path)["results"]
+    for k in range(1, 7):
+        assert f"skillmix_heldout_k{k}" in res
+    assert res["skillmix_heldout_k1"]["unscored,judged"] == 2
+    assert "full_marks,judged" not in res["skillmix_heldout_k1"] or res["skillmix_heldout_k1"]["full_marks,judged"] != 0
+    assert res["skillmix_heldout_k2"]["unscored,judged"] == 0
+    # The fake student answers "Answer: a short reply." - one sentence, on the judge's full marks.
+    assert res["skillmix_heldout_k2"]["full_marks,judged"] == 1.0
+    group = res["skillmix_heldout"]
+    assert "full_marks,judged" in group
+    verdict = json.loads(samples(tmp_path, "skillmix_heldout_k1")[0]["filtered_resps"][0])
+    assert verdict["status"] == "unscored" and verdict["reason"] == "no grading table"

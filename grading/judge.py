@@ -296,18 +296,30 @@ class Judge:
                     todo.append((t, g))
         bar = tqdm(total=len(todo), desc=f"judge {self.spec}", unit="call", disable=not progress or not todo,
                    leave=False)
+        scored: list[tuple | None] = [None] * len(pairs)
+        pending = Counter(t for t, _ in todo)
+
+        def finish(t: int) -> None:
+            # Parse and vote as soon as a text's last reply is in, overlapping the calls still in flight.
+            item, text = pairs[t]
+            scored[t] = _score(item, text, results[t])  # type: ignore[arg-type]
 
         async def one(t: int, g: int) -> None:
             results[t][g] = await self.completer.complete(msgs[t], g, key=keys[t][g], lookup=False)
             bar.update(1)
+            pending[t] -= 1
+            if pending[t] == 0:
+                finish(t)
 
+        for t in range(len(pairs)):
+            if t not in pending:
+                finish(t)
         try:
             await asyncio.gather(*(one(t, g) for t, g in todo))
         finally:
             bar.close()
         out = []
-        for (item, text), row in zip(pairs, results):
-            gradings, voted, score = _score(item, text, row)  # type: ignore[arg-type]
+        for (item, text), row, (gradings, voted, score) in zip(pairs, results, scored):  # type: ignore[misc]
             out.append(TextGrade(item, text, score, [r.text for r in row], gradings, voted,  # type: ignore[union-attr]
                                  [r.from_cache for r in row], self.spec))  # type: ignore[union-attr]
             self._stats.texts += 1

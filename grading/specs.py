@@ -98,6 +98,7 @@ class JudgeSettings:
     max_cost: float | None = None  # USD; calls that would pass it are not made
     prices: Mapping[str, Any] | None = None  # {"input": $/Mtok, "output": $/Mtok} or {model: {...}}
     batch_size: int = 8  # hf backend: prompts per generate() call
+    http: str = "aiohttp"  # SDK transport: "aiohttp" (the SDKs' DefaultAioHttpClient) or "httpx"
 
     def reply_settings(self) -> dict:
         """What changes a reply, hence the cache key (not concurrency, timeouts or budget)."""
@@ -135,6 +136,8 @@ def make_settings(config: Mapping[str, Any] | None = None, **overrides: Any) -> 
         )
     except (TypeError, ValueError) as e:
         raise JudgeConfigError(f"bad judge setting: {e}") from None
+    if s.http not in ("aiohttp", "httpx"):
+        raise JudgeConfigError(f"http must be 'aiohttp' or 'httpx', not {s.http!r}")
     if s.n_gradings < 1 or s.concurrency < 1 or s.max_tokens < 1 or s.max_retries < 0 or s.timeout <= 0:
         raise JudgeConfigError(f"judge settings out of range: n_gradings, concurrency, max_tokens >= 1, "
                                f"max_retries >= 0, timeout > 0 (got {s.n_gradings}, {s.concurrency}, "

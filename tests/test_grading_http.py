@@ -107,7 +107,9 @@ def test_timeout_and_dropped_connections(srv, tmp_path, monkeypatch):
     srv.script.extend([Action(hang=1.0), Action(drop=True), Action(partial=True)])
     judge = judge_for("openai", srv, tmp_path, monkeypatch, timeout=0.3, concurrency=1, max_retries=0, cache="off")
     [g] = judge.grade([(it, TEXT)], progress=False)
-    assert [x.reason for x in g.gradings] == ["timeout", "connection error", "connection error"]
+    reasons = [x.reason for x in g.gradings]
+    # (The aiohttp transport may report a dropped connection as a timeout; either way: unscored.)
+    assert reasons[0] == "timeout" and set(reasons[1:]) <= {"connection error", "timeout"}
     assert g.score.reason == "too few valid gradings"
 
 

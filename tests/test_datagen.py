@@ -1,0 +1,264 @@
+"""skillmix-datagen end to end against local OpenAI- and Anthropic-protocol servers playing
+teacher and judge: only full-mark conversations are kept, duplicates dropped, the leakage guard
+and the audit catch held-out content, a killed run resumes without repeating a finished call,
+and the output loads with ``datasets``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_llm_server import Action, FakeLLMServer
+from grading_helpers import FAKE_KEY
+
+from skillmix.training.audit import main as audit_main
+from skillmix.training.datagen import (
+    LeakageError, check_leakage, default_splits, main, sample_pool,
+)
+from skillmix_tasks.catalog import default_catalog
+from skillmix_tasks.prompts import PROMPT_VERSION
+from skillmix_tasks.sampling import Item
+
+CATALOG = default_catalog()
+TRAIN_TOPICS = sorted(t.name for t in CATALOG.topics_in("train"))
+# The scripted judge: full marks for a third of the train topics, one failed criterion for a
+# third, an unparsable reply for the rest.
+FULL = set(TRAIN_TOPICS[0::3])
+PARTIAL = set(TRAIN_TOPICS[1::3])
+_JUDGE_TOPIC = re.compile(r"in the context of (.+?) that shows all")
+_TEACHER_TOPIC = re.compile(r"set in the context of (.+?)\. The text")
+
+
+def final_answer(topic: str) -> str:
+    return f"Talk of {topic} filled the room."
+
+
+def handler(request: dict) -> Action:
+    messages = request["body"]["messages"]
+    first = messages[0]["content"]
+    if first.startswith("You are grading"):
+        topic = _JUDGE_TOPIC.search(first).group(1)
+        n = len(re.findall(r"^- ", first.split("0 otherwise.")[1], re.M))
+        if topic in FULL:
+            return Action(points=[1] * n)
+        if topic in PARTIAL:
+            return Action(points=[0] + [1] * (n - 1))
+        return Action(text="I cannot grade this.")
+    topic = _TEACHER_TOPIC.search(first).group(1)
+    if len(messages) == 1:
+        return Action(text=f"Answer: A first loose draft about {topic}, far too long.\nExplanation: a draft.")
+    return Action(text=f"Answer: {final_answer(topic)}\nExplanation: it shows each skill.")
+
+
+@pytest.fixture
+def srv():
+    with FakeLLMServer() as s:
+        s.handler = handler
+        yield s
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, srv):
+    for var in ("SKILLMIX_JUDGE", "SKILLMIX_CACHE", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.anthropic_url)
+    return tmp_path
+
+
+def args(out: Path, *extra: str, teacher="openai:gpt-4o-mini", judge="openai:gpt-4o") -> list[str]:
+    return ["--teacher", teacher, "--judge", judge, "--out", str(out), "--cache", str(out.parent / "cache.sqlite"),
+            "--timeout", "5", "--max-retries", "1", "--no-progress", *extra]
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def pool(k: int, n: int, seed: int = 1234) -> list[Item]:
+    return sample_pool(k, n, skills_split=default_splits(k)[0], topics_split="train", seed=seed)
+
+
+# ----------------------------------------------------------------------------- the pool
+def test_pool_follows_the_paper_recipe_and_is_a_seeded_prefix():
+    heldout_skills = {s.name for s in CATALOG.skills_in("heldout")}
+    k1, k2 = pool(1, 4000), pool(2, 300)
+    assert [i.id for i in k2[:3]] == ["d-k2-00000", "d-k2-00001", "d-k2-00002"]
+    assert {i.topic for i in k1 + k2} <= set(TRAIN_TOPICS)
+    assert any(i.skills[0] in heldout_skills for i in k1)  # k=1 spans all 101 skills
+    assert not any(s in heldout_skills for i in k2 for s in i.skills)
+    assert len({(frozenset(i.skills), i.topic) for i in k1}) == 4000
+    assert pool(2, 50) == k2[:50] and pool(2, 50, seed=7) != k2[:50]
+    with pytest.raises(ValueError, match="larger than the 5050 distinct"):
+        pool(1, 5051)
+
+
+def test_leakage_guard():
+    sewing = next(t for t in TRAIN_TOPICS)
+    heldout_topic = CATALOG.topics_in("heldout")[0].name
+    heldout_skill = CATALOG.skills_in("heldout")[0].name
+    assert check_leakage([Item("a", "d", 1, (heldout_skill,), sewing)]) == 0  # the paper's k=1 recipe
+    for planted in (Item("b", "d", 2, ("metaphor", heldout_skill), sewing), Item("c", "d", 1, ("metaphor",), heldout_topic)):
+        with pytest.raises(LeakageError, match="--allow-heldout"):
+            check_leakage([planted])
+        assert check_leakage([planted], allow=True) == 1
+
+
+# ----------------------------------------------------------------------------- end to end
+def expected_kept(k: int, n: int) -> set[str]:
+    return {i.id for i in pool(k, n) if i.topic in FULL}
+
+
+def test_openai_teacher_and_judge_keep_exactly_the_full_mark_conversations(env, srv, tmp_path, capsys):
+    out = env / "data"
+    assert main(args(out, "--k", "1,2", "--pool", "15,12", "--dry-run")) == 0
+    est = json.loads(capsys.readouterr().out)
+    assert srv.requests == [] and est["per_k"]["1"]["teacher_calls"] == 30 and est["per_k"]["2"]["judge_calls"] == 36
+    assert est["total_cost_est"] > 0
+
+    assert main(args(out, "--k", "1,2", "--pool", "15,12")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert srv.calls == 27 * 5  # two teacher turns and three gradings per conversation
+    for k, n in ((1, 15), (2, 12)):
+        rows = read_rows(out / f"d_skillmix_k{k}.jsonl")
+        assert {r["id"] for r in rows} == expected_kept(k, n) and rows
+        stats = summary["per_k"][str(k)]
+        items = pool(k, n)
+        assert stats["pool"] == n and stats["kept"] == len(rows) == stats["full_marks"]
+        assert stats["judged"] == sum(i.topic in FULL | PARTIAL for i in items)
+        assert stats["unscored_by_reason"] == {"judge no grading table": sum(
+            i.topic not in FULL | PARTIAL for i in items)}
+        for r in rows:
+            assert [m["role"] for m in r["messages"]] == ["user", "assistant", "user", "assistant"]
+            assert "first loose draft" in r["messages"][1]["content"]
+            assert r["answer"] == final_answer(r["topic"]) and r["grades"]["full_marks"] == 1.0
+            assert r["grades"]["points"] == [1] * (k + 3) and len(r["grades"]["gradings"]) == 3
+            assert (r["teacher"], r["judge"], r["prompt_version"]) == ("openai:gpt-4o-mini", "openai:gpt-4o", PROMPT_VERSION)
+            assert r["k"] == k and r["heldout_allowed"] is False
+    card = (out / "README.md").read_text()
+    assert "openai:gpt-4o-mini" in card and PROMPT_VERSION in card and "held-out content: none" in card
+    assert "judge no grading table" in card and "config_name: k2" in card
+
+    import datasets
+
+    ds = datasets.load_dataset("json", data_files=str(out / "d_skillmix_k2.jsonl"), split="train",
+                               cache_dir=str(tmp_path / "hf"))
+    assert len(ds) == len(expected_kept(2, 12)) and ds[0]["messages"][3]["role"] == "assistant"
+    both = datasets.load_dataset(str(out), "k1", split="train", cache_dir=str(tmp_path / "hf"))
+    assert len(both) == len(expected_kept(1, 15))
+    assert audit_main([str(out / "d_skillmix_k1.jsonl"), str(out / "d_skillmix_k2.jsonl")]) == 0
+
+    # Everything is cached now: a re-run makes no call and writes the same rows.
+    before = srv.calls
+    assert main(args(out, "--k", "1,2", "--pool", "15,12")) == 0
+    capsys.readouterr()
+    assert srv.calls == before
+    assert main(args(out, "--k", "1,2", "--pool", "15,12", "--dry-run")) == 0
+    est = json.loads(capsys.readouterr().out)
+    assert est["per_k"]["2"]["teacher_calls"] == 0 and est["per_k"]["2"]["judge_calls"] == 0
+
+
+def test_anthropic_teacher_and_judge_drop_duplicates_and_respect_the_budget(env, srv, capsys):
+    out = env / "data"
+    spec = dict(teacher="anthropic:claude-haiku-4-5", judge="anthropic:claude-sonnet-4-6")
+    assert main(args(out, "--k", "3", "--pool", "9", "--generations", "2", **spec)) == 0
+    summary = json.loads(capsys.readouterr().out)["per_k"]["3"]
+    rows = read_rows(out / "d_skillmix_k3.jsonl")
+    kept = expected_kept(3, 9)
+    # The scripted teacher writes the same answer twice: the second copy of a kept one is dropped.
+    assert {r["item_id"] for r in rows} == kept and all(r["generation"] == 0 for r in rows)
+    assert summary["full_marks"] == 2 * len(kept) and summary["duplicates_dropped"] == len(kept)
+    assert any(r["path"].endswith("/messages") for r in srv.requests)
+    assert rows[0]["teacher"] == "anthropic:claude-haiku-4-5"
+
+    # A budget that covers a few calls: the rest are not made and are counted as unscored.
+    before = srv.calls
+    assert main(args(env / "b", "--k", "2", "--pool", "10", "--max-cost", "0.004", "--cache", "off", **spec)) == 0
+    stats = json.loads(capsys.readouterr().out)
+    made = srv.calls - before
+    assert 0 < made < 50 and stats["this_run"]["teacher"]["budget_skipped"] > 0
+    assert any("budget" in r for r in stats["per_k"]["2"]["unscored_by_reason"])
+
+
+def test_guard_refuses_heldout_pools_and_the_audit_catches_planted_content(env, srv, capsys):
+    out = env / "data"
+    assert main(args(out, "--k", "2", "--pool", "4", "--topics", "heldout")) == 2
+    assert "held-out topic" in capsys.readouterr().err
+    assert main(args(out, "--k", "2", "--pool", "4", "--skills", "all")) == 2
+    assert "held-out skill" in capsys.readouterr().err and srv.requests == []
+
+    assert main(args(out, "--k", "2", "--pool", "6")) == 0
+    capsys.readouterr()
+    path = out / "d_skillmix_k2.jsonl"
+    assert audit_main([str(path)]) == 0
+    capsys.readouterr()
+    rows = read_rows(path)
+    heldout_skill, heldout_topic = "modus ponens", "Beekeeping"
+    assert CATALOG.skill(heldout_skill).split == "heldout" and CATALOG.topic(heldout_topic).split == "heldout"
+    by_meta = dict(rows[0], id="planted-meta", skills=[rows[0]["skills"][0], heldout_skill], topic=heldout_topic)
+    by_text = json.loads(json.dumps(rows[0]))
+    by_text["id"] = "planted-text"
+    by_text["messages"][3]["content"] = "Answer: Like Beekeeping, it follows by Modus-Ponens.\nExplanation: x"
+    planted = env / "planted.jsonl"
+    planted.write_text("".join(json.dumps(r) + "\n" for r in rows + [by_meta, by_text]))
+    assert audit_main([str(planted), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    found = {(f["id"], f["kind"], f["name"], f["where"]) for f in report["findings"]}
+    assert found == {
+        ("planted-meta", "held-out topic", heldout_topic, "metadata"),
+        ("planted-meta", "held-out skill", heldout_skill, "metadata"),
+        ("planted-text", "held-out topic", heldout_topic, "text: messages[3]"),
+        ("planted-text", "held-out skill", heldout_skill, "text: messages[3]"),
+    }
+    assert audit_main([str(planted), "--names", "warn"]) == 1  # the metadata hits still fail
+    # The console script does the same.
+    r = subprocess.run([sys.executable, "-m", "skillmix.training.datagen", "audit", str(planted)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "HELD-OUT CONTENT FOUND" in r.stdout and "planted-text" in r.stderr
+
+    # Asked explicitly, held-out content is generated, and the card and the audit both say so.
+    allowed = env / "allowed"
+    assert main(args(allowed, "--k", "2", "--pool", "6", "--topics", "all", "--skills", "all", "--allow-heldout")) == 0
+    capsys.readouterr()
+    assert "HELD-OUT CONTENT WAS ALLOWED" in (allowed / "README.md").read_text()
+    rows = read_rows(allowed / "d_skillmix_k2.jsonl")
+    assert all(r["heldout_allowed"] for r in rows)
+
+
+def test_killed_run_resumes_without_repeating_finished_calls(env, tmp_path):
+    out, cache = env / "data", env / "kill.sqlite"
+    n = 12  # 12 conversations: 24 teacher calls + 36 gradings
+    with FakeLLMServer(latency=0.1) as srv:
+        srv.handler = handler
+        cmd = [sys.executable, "-m", "skillmix.training.datagen", "--teacher", f"openai-compatible:t@{srv.openai_url}",
+               "--judge", f"openai-compatible:j@{srv.openai_url}", "--k", "2", "--pool", str(n), "--out", str(out),
+               "--cache", str(cache), "--concurrency", "2", "--judge-concurrency", "3", "--no-progress"]
+        proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while srv.calls < 25 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        while srv.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first = srv.calls
+        done = sqlite3.connect(cache).execute("select count(*) from replies").fetchone()[0]
+        assert 25 <= first < 5 * n and not (out / "d_skillmix_k2.jsonl").exists()
+        assert first - 5 <= done <= first  # only the calls in flight were lost
+        received_before = len(srv.requests)
+        subprocess.run(cmd, env=dict(os.environ), check=True, stdout=subprocess.DEVNULL, timeout=120)
+        # Every call the first run had finished is read from the cache; only the rest is asked.
+        assert srv.calls - first == len(srv.requests) - received_before == 5 * n - done
+    run = json.loads((out / "datagen_summary.json").read_text())["this_run"]
+    assert run["teacher"]["cached"] + run["judge"]["cached"] == done
+    assert {r["id"] for r in read_rows(out / "d_skillmix_k2.jsonl")} == expected_kept(2, n)

@@ -1,0 +1,623 @@
+"""``skillmix-datagen``: the paper's training data, D_SKILL-MIX(k).
+
+A teacher holds the two-turn SKILL-MIX conversation for every item of a seeded pool, the judge
+grades the final answer (3 gradings, majority vote, programmatic rules), and only full-mark
+conversations are kept::
+
+    skillmix-datagen --teacher openai:gpt-4o --judge openai:gpt-4o --k 1,2,3 --pool 5000,10000,10000 --out data/
+    skillmix-datagen --teacher hf:/ckpt/teacher --judge openai:gpt-4o --k 2 --pool 200 --out data/ --dry-run
+    skillmix-datagen audit data/d_skillmix_k2.jsonl      # held-out skills/topics present? exit 1 if so
+
+Pools follow the paper: k=1 over all 101 skills and the train topics, k>=2 over train skills and
+train topics. Held-out topics, and held-out skills for k>=2, are refused unless --allow-heldout
+(then the dataset card says so). Every teacher reply and every grading goes to the SQLite reply
+cache the moment it arrives, so a killed run re-run repeats no finished call.
+
+Writes DIR/d_skillmix_k{k}.jsonl (chat ``messages`` plus metadata and grades), DIR/README.md
+(the dataset card) and DIR/datagen_summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import random
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from skillmix_tasks.catalog import Catalog, default_catalog
+from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer, grader_prompt, student_turn1, student_turn2
+from skillmix_tasks.sampling import DEFAULT_N, DEFAULT_SEED, MAX_K, Item, sample_items
+from skillmix_tasks.scoring import GenerationScore, Unscored
+
+from skillmix.grading.backends import Usage, make_backend
+from skillmix.grading.cost import TYPICAL_REPLY_TOKENS, Budget, estimate_tokens, price_for
+from skillmix.grading.judge import CachedCompleter, Judge, TextGrade
+from skillmix.grading.specs import JudgeConfigError, choose_spec, make_settings, parse_spec
+
+log = logging.getLogger("skillmix.training.datagen")
+
+TEACHER_NAMESPACE = "skillmix-teacher"
+DEFAULT_POOL = {1: 5000, 2: 10000, 3: 10000}  # the paper's pool sizes; other k default to 10000
+TEACHER_TEMPERATURE = 0.7  # the paper's generation settings
+TEACHER_MAX_TOKENS = 512
+TYPICAL_TEACHER_TOKENS = 250  # a few lines of text plus an explanation, for estimates only
+SPLITS = ("train", "heldout", "all")
+
+
+# ----------------------------------------------------------------------------- the pool
+def default_splits(k: int) -> tuple[str, str]:
+    """(skill split, topic split) of the paper's recipe: k=1 all skills, k>=2 train skills; train topics."""
+    return ("all" if k == 1 else "train"), "train"
+
+
+def _pool_rng(k: int, skills_split: str, topics_split: str, seed: int) -> random.Random:
+    digest = hashlib.sha256(f"skillmix-datagen|skills={skills_split}|topics={topics_split}|k={k}|seed={seed}"
+                            .encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def eval_combinations(k: int, catalog: Catalog | None = None) -> set[tuple[frozenset[str], str]]:
+    """The (skill set, topic) pairs of the benchmark's own lm-eval items at this k (all splits,
+    the default seed and size), so a training pool can leave them out."""
+    catalog = catalog or default_catalog()
+    out: set[tuple[frozenset[str], str]] = set()
+    for split in SPLITS:
+        if k <= min(MAX_K, len(catalog.skills_in(split))):
+            out.update((frozenset(i.skills), i.topic) for i in sample_items(split, k, DEFAULT_N, DEFAULT_SEED, catalog))
+    return out
+
+
+def sample_pool(k: int, n: int, *, skills_split: str, topics_split: str, seed: int = DEFAULT_SEED,
+                exclude: Iterable[tuple[frozenset[str], str]] = (), catalog: Catalog | None = None) -> list[Item]:
+    """``n`` distinct (k skills, topic) items, skills from ``skills_split`` and topics from
+    ``topics_split``, ids ``d-k{k}-{i:05d}``. Same approach as the benchmark's sampler
+    (SHA-256-seeded Mersenne Twister over sorted names, rejection of repeats), so a smaller
+    pool is a prefix of a larger one."""
+    catalog = catalog or default_catalog()
+    skills = sorted(s.name for s in catalog.skills_in(skills_split))
+    topics = sorted(t.name for t in catalog.topics_in(topics_split))
+    if not isinstance(k, int) or k < 1 or k > len(skills):
+        raise ValueError(f"k={k!r} is out of range for {skills_split} skills: expected 1..{len(skills)}")
+    space = {s: None for s in skills}
+    excluded = {key for key in exclude if key[1] in topics and all(s in space for s in key[0]) and len(key[0]) == k}
+    total = math.comb(len(skills), k) * len(topics) - len(excluded)
+    if n < 0 or n > total:
+        raise ValueError(f"pool of {n} for k={k} is larger than the {total} distinct (skill set, topic) "
+                         f"combinations of {skills_split} skills x {topics_split} topics"
+                         + (f" (after leaving out {len(excluded)} evaluation items)" if excluded else ""))
+    rng = _pool_rng(k, skills_split, topics_split, seed)
+    seen = set(excluded)
+    items: list[Item] = []
+    while len(items) < n:
+        chosen = tuple(rng.sample(skills, k))
+        topic = rng.choice(topics)
+        key = (frozenset(chosen), topic)
+        if key in seen:
+            continue
+        seen.add(key)
+        items.append(Item(f"d-k{k}-{len(items):05d}", "datagen", k, chosen, topic))
+    return items
+
+
+# ----------------------------------------------------------------------------- leakage guard
+class LeakageError(ValueError):
+    """A training pool would contain held-out content and the user did not allow it."""
+
+
+def leaks(item: Item, catalog: Catalog | None = None) -> list[str]:
+    """What of the item is held out: any held-out topic; held-out skills when k >= 2."""
+    catalog = catalog or default_catalog()
+    found = []
+    if catalog.topic(item.topic).split == "heldout":
+        found.append(f"held-out topic {item.topic!r}")
+    if item.k >= 2:
+        found += [f"held-out skill {s!r}" for s in item.skills if catalog.skill(s).split == "heldout"]
+    return found
+
+
+def check_leakage(items: Iterable[Item], allow: bool = False, catalog: Catalog | None = None) -> int:
+    """The number of items with held-out content; raises :class:`LeakageError` unless ``allow``."""
+    bad = [(it, found) for it in items if (found := leaks(it, catalog))]
+    if bad and not allow:
+        it, found = bad[0]
+        raise LeakageError(f"{len(bad)} pool item(s) contain held-out content (e.g. {it.id}: {', '.join(found)}); "
+                           f"a training set must not contain held-out topics, nor held-out skills for k>=2. "
+                           f"Pass --allow-heldout to do it anyway (the dataset card will say so).")
+    return len(bad)
+
+
+# ----------------------------------------------------------------------------- one conversation
+@dataclass
+class Conversation:
+    """A two-turn SKILL-MIX conversation: (turn 1, reply 1, turn 2, reply 2) and the graded answer."""
+
+    item: Item
+    index: int  # which generation of the item
+    messages: list[dict]  # as far as it got: 4 messages when ok
+    answer: str = ""  # extract_answer of the last reply
+    error: Unscored | None = None  # why it stopped (a failed call, budget), None when ok
+    usage: Usage = field(default_factory=Usage)  # both calls, cached or not
+    from_cache: list[bool] = field(default_factory=list)
+    finish_reasons: list[str | None] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def two_turn(completer: CachedCompleter, item: Item, index: int = 0, *,
+                   catalog: Catalog | None = None) -> Conversation:
+    """The student protocol with ``completer`` as the model: turn 1, its reply, turn 2 with the
+    history, its reply. Each reply is cached under (spec, settings, prompt version, messages, index)."""
+    messages = [{"role": "user", "content": student_turn1(item, catalog)}]
+    conv = Conversation(item, index, messages)
+    for turn in (1, 2):
+        if turn == 2:
+            messages.append({"role": "user", "content": student_turn2(item)})
+        r = await completer.complete(list(messages), index)
+        if r.text is None:
+            err = r.error or Unscored("no reply")
+            conv.error = Unscored(f"teacher {err.reason}", f"turn {turn}: {err.detail}")
+            return conv
+        conv.usage.add(r.usage)
+        conv.from_cache.append(r.from_cache)
+        conv.finish_reasons.append(r.finish_reason)
+        messages.append({"role": "assistant", "content": r.text})
+    conv.answer = extract_answer(messages[-1]["content"])
+    if not conv.answer:
+        conv.error = Unscored("teacher no answer", "the last reply has no text to grade")
+    return conv
+
+
+# ----------------------------------------------------------------------------- the run
+@dataclass
+class Plan:
+    """What to generate: per k, the pool's size and where its skills and topics come from."""
+
+    ks: list[int]
+    pools: dict[int, int]
+    splits: dict[int, tuple[str, str]]  # k -> (skill split, topic split)
+    generations: int = 1
+    seed: int = DEFAULT_SEED
+    allow_heldout: bool = False
+    exclude_eval: bool = False  # the paper's k=1 pool (5000 of 5050) cannot leave them out
+
+    def check(self) -> None:
+        """Refuse held-out splits unless allowed, before any sampling or call (the items are
+        checked again one by one, and once more as each row is written)."""
+        for k in self.ks:
+            skills_split, topics_split = self.splits[k]
+            if not self.allow_heldout and (topics_split != "train" or (k >= 2 and skills_split != "train")):
+                what = f"held-out topic(s) (--topics {topics_split})" if topics_split != "train" else \
+                    f"held-out skill(s) at k={k} (--skills {skills_split})"
+                raise LeakageError(f"the k={k} pool would draw {what}; a training set must not contain held-out "
+                                   f"topics, nor held-out skills for k>=2. Pass --allow-heldout to do it anyway "
+                                   f"(the dataset card will say so).")
+
+    def items(self, k: int, catalog: Catalog | None = None) -> list[Item]:
+        skills_split, topics_split = self.splits[k]
+        exclude = eval_combinations(k, catalog) if self.exclude_eval else ()
+        return sample_pool(k, self.pools[k], skills_split=skills_split, topics_split=topics_split,
+                           seed=self.seed, exclude=exclude, catalog=catalog)
+
+
+def _norm_answer(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def make_row(conv: Conversation, grade: TextGrade, plan: Plan, teacher: str) -> dict:
+    """One dataset line: chat messages (what the trainer reads) plus everything behind the grade."""
+    item, score = conv.item, grade.score
+    assert isinstance(score, GenerationScore)
+    skills_split, topics_split = plan.splits[item.k]
+    return {
+        "id": item.id if plan.generations == 1 else f"{item.id}-g{conv.index}",
+        "item_id": item.id, "generation": conv.index, "k": item.k, "skills": list(item.skills),
+        "topic": item.topic, "messages": [{"role": m["role"], "content": m["content"]} for m in conv.messages],
+        "answer": conv.answer,
+        "grades": {
+            "criteria": grade.to_dict()["criteria"], "points": [int(p) for p in score.points],
+            "full_marks": float(score.full_marks), "all_skills": float(score.all_skills),
+            "skills_fraction": float(score.skills_fraction),
+            "voted": [int(p) for p in grade.voted] if not isinstance(grade.voted, Unscored) else None,
+            # Arrow needs one type per column: points or null, and the reason apart.
+            "gradings": [None if isinstance(g, Unscored) else [int(p) for p in g] for g in grade.gradings],
+            "unscored_gradings": [g.reason if isinstance(g, Unscored) else None for g in grade.gradings],
+            "replies": grade.replies,
+        },
+        "teacher": teacher, "judge": grade.judge, "prompt_version": PROMPT_VERSION,
+        "skill_split": skills_split, "topic_split": topics_split, "seed": plan.seed,
+        "heldout_allowed": plan.allow_heldout,
+    }
+
+
+@dataclass
+class KStats:
+    pool: int = 0  # conversations planned (items x generations)
+    generated: int = 0  # both teacher turns done
+    judged: int = 0  # scored by the judge
+    full_marks: int = 0
+    kept: int = 0  # full marks, not a duplicate
+    duplicates: int = 0
+    heldout_items: int = 0
+    unscored: Counter = field(default_factory=Counter)  # "teacher ..." / "judge ..." -> count
+    teacher_usage: Usage = field(default_factory=Usage)
+    judge_usage: Usage = field(default_factory=Usage)
+
+    def to_dict(self) -> dict:
+        return {"pool": self.pool, "generated": self.generated, "judged": self.judged,
+                "full_marks": self.full_marks, "kept": self.kept, "duplicates_dropped": self.duplicates,
+                "keep_ratio_of_judged": round(self.kept / self.judged, 4) if self.judged else None,
+                "keep_ratio_of_pool": round(self.kept / self.pool, 4) if self.pool else None,
+                "unscored_by_reason": dict(sorted(self.unscored.items())), "heldout_items": self.heldout_items,
+                "teacher_tokens": self.teacher_usage.to_dict(), "judge_tokens": self.judge_usage.to_dict()}
+
+
+class Datagen:
+    """The teacher, the judge and a shared budget, configured and checked before any call."""
+
+    def __init__(self, teacher: str, judge: str | None, *, cache: str | None = None, max_cost: float | None = None,
+                 prices: Mapping[str, Any] | None = None, teacher_temperature: float | None = TEACHER_TEMPERATURE,
+                 teacher_max_tokens: int = TEACHER_MAX_TOKENS, teacher_concurrency: int = 16,
+                 judge_config: Mapping[str, Any] | None = None, timeout: float | None = None,
+                 max_retries: int | None = None, batch_size: int | None = None):
+        common = {k: v for k, v in {"timeout": timeout, "max_retries": max_retries, "cache": cache,
+                                    "prices": prices, "batch_size": batch_size}.items() if v is not None}
+        self.budget = Budget(max_cost) if max_cost is not None else None
+        jsettings = make_settings(judge_config, **common, max_cost=max_cost)
+        self.judge = Judge(choose_spec(judge, None), jsettings, budget=self.budget)
+        self.teacher_spec = parse_spec(teacher)
+        self.teacher_settings = make_settings(None, **common, temperature=teacher_temperature,
+                                              max_tokens=teacher_max_tokens, concurrency=teacher_concurrency)
+        self.teacher_price = price_for(self.teacher_spec, prices)
+        if max_cost is not None and self.teacher_price is None:
+            raise JudgeConfigError(f"--max-cost is set but no price is known for the teacher {self.teacher_spec.model}; "
+                                   f"pass --prices '{{\"{self.teacher_spec.model}\": {{\"input\": 2.5, \"output\": 10}}}}'")
+        self.teacher = CachedCompleter(
+            make_backend(self.teacher_spec, self.teacher_settings), self.judge.cache, TEACHER_NAMESPACE,
+            concurrency=teacher_concurrency, budget=self.budget, price=self.teacher_price,
+            key_extra={"prompt_version": PROMPT_VERSION}, temperature=teacher_temperature,
+            max_tokens=teacher_max_tokens)
+
+    # -- generation
+    async def _one(self, item: Item, g: int) -> tuple[Conversation, TextGrade | None]:
+        conv = await two_turn(self.teacher, item, g)
+        if not conv.ok:
+            return conv, None
+        grade = (await self.judge.agrade([(item, conv.answer)], progress=False))[0]
+        return conv, grade
+
+    def _judge_usage(self, grade: TextGrade) -> Usage:
+        """Tokens of a text's gradings, cached or not (the card counts the whole dataset)."""
+        u = Usage()
+        if self.judge.cache is None:
+            return u
+        msgs = self.judge.messages(grade.item, grade.text)
+        keys = [self.judge.completer.key(msgs, i) for i in range(len(grade.gradings))]
+        for hit in self.judge.cache.get_many(keys).values():
+            u.add(Usage(hit.input_tokens, hit.output_tokens))
+        return u
+
+    async def agenerate(self, plan: Plan, out: Path, *, progress: bool = True) -> dict:
+        from tqdm.auto import tqdm
+
+        plan.check()
+        pools = {k: plan.items(k) for k in plan.ks}
+        stats = {k: KStats() for k in plan.ks}
+        for k, items in pools.items():
+            stats[k].heldout_items = check_leakage(items, plan.allow_heldout)
+        jobs = [(k, it, g) for k in plan.ks for it in pools[k] for g in range(plan.generations)]
+        results: dict[tuple[str, int], tuple[Conversation, TextGrade | None]] = {}
+        bar = tqdm(total=len(jobs), desc="datagen", unit="conv", disable=not progress)
+        kept = 0
+
+        async def run(k: int, item: Item, g: int) -> None:
+            nonlocal kept
+            conv, grade = await self._one(item, g)
+            results[(item.id, g)] = (conv, grade)
+            kept += grade is not None and isinstance(grade.score, GenerationScore) and grade.score.full_marks == 1
+            bar.update(1)
+            bar.set_postfix(full_marks=kept, refresh=False)
+
+        try:
+            await asyncio.gather(*(run(*job) for job in jobs))
+        finally:
+            bar.close()
+            for backend in (self.teacher.backend, self.judge.backend):
+                close = getattr(backend, "aclose", None)
+                if close is not None:
+                    await close()
+
+        out.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for k in plan.ks:
+            s, rows, seen = stats[k], [], set()
+            for item in pools[k]:
+                for g in range(plan.generations):
+                    s.pool += 1
+                    conv, grade = results[(item.id, g)]
+                    s.teacher_usage.add(conv.usage)
+                    if grade is None:
+                        s.unscored[conv.error.reason if conv.error else "teacher"] += 1
+                        continue
+                    s.generated += 1
+                    s.judge_usage.add(self._judge_usage(grade))
+                    if isinstance(grade.score, Unscored):
+                        s.unscored[f"judge {grade.score.reason}"] += 1
+                        continue
+                    s.judged += 1
+                    if grade.score.full_marks != 1:
+                        continue
+                    s.full_marks += 1
+                    key = (tuple(sorted(item.skills)), item.topic, _norm_answer(conv.answer))
+                    if key in seen:
+                        s.duplicates += 1
+                        continue
+                    seen.add(key)
+                    check_leakage([item], plan.allow_heldout)  # belt and braces: never write a leak
+                    rows.append(make_row(conv, grade, plan, str(self.teacher_spec)))
+            s.kept = len(rows)
+            path = out / f"d_skillmix_k{k}.jsonl"
+            tmp = path.with_suffix(".jsonl.tmp")
+            with tmp.open("w", encoding="utf-8") as f:
+                for row in rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            tmp.replace(path)
+            files[k] = path.name
+        summary = self._summary(plan, stats, files)
+        (out / "datagen_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (out / "README.md").write_text(dataset_card(summary), encoding="utf-8")
+        return summary
+
+    def generate(self, plan: Plan, out: str | Path, *, progress: bool = True) -> dict:
+        return asyncio.run(self.agenerate(plan, Path(out), progress=progress))
+
+    def _summary(self, plan: Plan, stats: dict[int, KStats], files: dict[int, str]) -> dict:
+        def cost(price, usage: Usage) -> float | None:
+            return None if price is None else round(price.cost(usage.input_tokens, usage.output_tokens), 4)
+
+        per_k = {}
+        for k, s in stats.items():
+            d = s.to_dict()
+            d.update(file=files[k], skill_split=plan.splits[k][0], topic_split=plan.splits[k][1],
+                     teacher_cost=cost(self.teacher_price, s.teacher_usage),
+                     judge_cost=cost(self.judge.price, s.judge_usage))
+            per_k[str(k)] = d
+        t, j = self.teacher.stats, self.judge.completer.stats
+        return {
+            "teacher": str(self.teacher_spec), "judge": self.judge.spec, "prompt_version": PROMPT_VERSION,
+            "seed": plan.seed, "generations_per_item": plan.generations, "heldout_allowed": plan.allow_heldout,
+            "eval_items_excluded": plan.exclude_eval,
+            "teacher_settings": {"temperature": self.teacher.temperature, "max_tokens": self.teacher.max_tokens},
+            "judge_settings": {"n_gradings": self.judge.settings.n_gradings, **self.judge.settings.reply_settings()},
+            "per_k": per_k,
+            "this_run": {
+                "teacher": {"calls": t.calls, "cached": t.cached, "failed": dict(t.failed),
+                            "budget_skipped": t.budget_skipped, "usage": t.usage.to_dict(),
+                            "cost": None if t.cost is None else round(t.cost, 4)},
+                "judge": self.judge.stats.to_dict() | {"cost": None if j.cost is None else round(j.cost, 4)},
+                "max_cost": self.budget.max_cost if self.budget else None,
+            },
+        }
+
+    # -- dry run
+    def estimate(self, plan: Plan) -> dict:
+        """Calls, tokens and cost a run would need, cached work excluded; no call is made."""
+        cache = self.judge.cache
+        n_grad = self.judge.settings.n_gradings
+        reply_tokens = min(self.teacher.max_tokens, TYPICAL_TEACHER_TOKENS)
+        per_k, total_cost = {}, 0.0
+        plan.check()
+        for k in plan.ks:
+            items = plan.items(k)
+            n_heldout = check_leakage(items, plan.allow_heldout)
+            e = Counter(dict.fromkeys(("teacher_calls", "teacher_in", "teacher_out", "judge_calls", "judge_in"), 0))
+            for item in items:
+                for g in range(plan.generations):
+                    m1 = [{"role": "user", "content": student_turn1(item)}]
+                    hit1 = cache.get(self.teacher.key(m1, g)) if cache else None
+                    t1 = estimate_tokens(m1[0]["content"])
+                    if hit1 is None:
+                        e["teacher_calls"] += 2
+                        e["teacher_in"] += 2 * t1 + reply_tokens + estimate_tokens(student_turn2(item))
+                        e["teacher_out"] += 2 * reply_tokens
+                        answer = None
+                    else:
+                        m2 = m1 + [{"role": "assistant", "content": hit1.reply},
+                                   {"role": "user", "content": student_turn2(item)}]
+                        hit2 = cache.get(self.teacher.key(m2, g)) if cache else None
+                        answer = extract_answer(hit2.reply) if hit2 else None
+                        if hit2 is None:
+                            e["teacher_calls"] += 1
+                            e["teacher_in"] += estimate_tokens("".join(x["content"] for x in m2))
+                            e["teacher_out"] += reply_tokens
+                    if answer is not None:
+                        est = self.judge.estimate([(item, answer)])
+                        e["judge_calls"] += est["calls"]
+                        e["judge_in"] += est["input_tokens_est"]
+                    else:
+                        e["judge_calls"] += n_grad
+                        e["judge_in"] += n_grad * estimate_tokens(grader_prompt(item, "x" * (4 * reply_tokens // 3)))
+            e["judge_out"] = e["judge_calls"] * min(self.judge.settings.max_tokens, TYPICAL_REPLY_TOKENS)
+            tc = self.teacher_price.cost(e["teacher_in"], e["teacher_out"]) if self.teacher_price else None
+            jc = self.judge.price.cost(e["judge_in"], e["judge_out"]) if self.judge.price else None
+            if tc is None or jc is None or total_cost is None:
+                total_cost = None
+            else:
+                total_cost += tc + jc
+            per_k[str(k)] = {"conversations": len(items) * plan.generations, "heldout_items": n_heldout,
+                             **{f"{n}_est" if n.endswith(("_in", "_out")) else n: v for n, v in e.items()},
+                             "teacher_cost_est": None if tc is None else round(tc, 4),
+                             "judge_cost_est": None if jc is None else round(jc, 4)}
+        return {"dry_run": True, "teacher": str(self.teacher_spec), "judge": self.judge.spec, "per_k": per_k,
+                "total_cost_est": None if total_cost is None else round(total_cost, 4),
+                "max_cost": self.budget.max_cost if self.budget else None}
+
+
+# ----------------------------------------------------------------------------- the dataset card
+def dataset_card(summary: dict) -> str:
+    per_k = summary["per_k"]
+    configs = "\n".join(f"- config_name: k{k}\n  data_files: {d['file']}" for k, d in per_k.items())
+    lines = [
+        "---", "configs:", configs, "---", "",
+        "# D_SKILL-MIX: synthetic SKILL-MIX training conversations", "",
+        "Two-turn conversations (turn 1, answer 1, turn 2, answer 2) written by a teacher model and kept only "
+        "when the judge gave the final answer full marks (all k+3 points after majority vote of the gradings "
+        "and the programmatic rules: sentence count, no skill named). Recipe of Zhao et al., \"Can Models "
+        "Learn Skill Composition from Examples?\" (NeurIPS 2024); made with `skillmix-datagen`.", "",
+        f"- teacher: `{summary['teacher']}` (temperature {summary['teacher_settings']['temperature']}, "
+        f"max tokens {summary['teacher_settings']['max_tokens']})",
+        f"- judge: `{summary['judge']}` ({summary['judge_settings']['n_gradings']} gradings, majority vote)",
+        f"- prompt version: `{summary['prompt_version']}`; seed {summary['seed']}; "
+        f"{summary['generations_per_item']} generation(s) per item",
+        f"- benchmark evaluation items left out of the pools: {'yes' if summary['eval_items_excluded'] else 'no'}",
+    ]
+    if summary["heldout_allowed"]:
+        n = sum(d["heldout_items"] for d in per_k.values())
+        lines.append(f"- **HELD-OUT CONTENT WAS ALLOWED (--allow-heldout): {n} pool item(s) use held-out topics or "
+                     f"held-out skills at k>=2. Do not evaluate a model trained on this data on SKILL-MIX held-out "
+                     f"splits.**")
+    else:
+        lines.append("- held-out content: none (no held-out topic; no held-out skill at k>=2)")
+    lines += ["", "| k | file | skills x topics | pool | judged | full marks | kept | duplicates | "
+              "keep ratio (judged) | keep ratio (pool) | unscored by reason |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for k, d in per_k.items():
+        unscored = ", ".join(f"{r}: {n}" for r, n in d["unscored_by_reason"].items()) or "none"
+        ratio = lambda x: "n/a" if x is None else f"{x:.1%}"  # noqa: E731
+        lines.append(f"| {k} | `{d['file']}` | {d['skill_split']} x {d['topic_split']} | {d['pool']} | {d['judged']} | "
+                     f"{d['full_marks']} | {d['kept']} | {d['duplicates_dropped']} | {ratio(d['keep_ratio_of_judged'])} | "
+                     f"{ratio(d['keep_ratio_of_pool'])} | {unscored} |")
+    lines += ["", "Tokens and cost of the whole dataset (cached replies included; cost from list prices, "
+              "n/a where unknown):", "",
+              "| k | teacher in | teacher out | teacher cost | judge in | judge out | judge cost |",
+              "|---|---|---|---|---|---|---|"]
+    money = lambda x: "n/a" if x is None else f"${x:.2f}"  # noqa: E731
+    for k, d in per_k.items():
+        t, j = d["teacher_tokens"], d["judge_tokens"]
+        lines.append(f"| {k} | {t['input_tokens']} | {t['output_tokens']} | {money(d['teacher_cost'])} | "
+                     f"{j['input_tokens']} | {j['output_tokens']} | {money(d['judge_cost'])} |")
+    run = summary["this_run"]
+    lines += ["", f"This run: {run['teacher']['calls']} teacher calls ({run['teacher']['cached']} from cache), "
+              f"{run['judge'].get('calls', 0)} judge calls ({run['judge'].get('cached', 0)} from cache), "
+              f"cost {money(run['teacher']['cost'])} + {money(run['judge']['cost'])}.", "",
+              "Each line: `id`, `item_id`, `generation`, `k`, `skills`, `topic`, `messages` (user, assistant, "
+              "user, assistant), `answer` (the graded text), `grades` (criteria, points, per-grading points, "
+              "judge replies), `teacher`, `judge`, `prompt_version`, `skill_split`, `topic_split`, `seed`, "
+              "`heldout_allowed`.", "",
+              "```python", "import datasets",
+              f"ds = datasets.load_dataset(\"json\", data_files=\"{next(iter(per_k.values()))['file']}\", split=\"train\")",
+              "```", ""]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- CLI
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, not {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="skillmix-datagen", description=__doc__.split("\n\n")[0],
+                                epilog="Audit a dataset: skillmix-datagen audit FILE [FILE ...] (see --help there).",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--teacher", required=True, help="teacher spec, as for judges: openai:<model>, anthropic:<model>, "
+                   "openai-compatible:<model>@<url>, hf:<checkpoint dir>")
+    p.add_argument("--judge", help="judge spec (default: --config's judge, then $SKILLMIX_JUDGE)")
+    p.add_argument("--config", help="YAML judge config (judge: <spec> plus judge settings)")
+    p.add_argument("--k", type=_int_list, default=[1, 2, 3], help="comma-separated k values (default 1,2,3)")
+    p.add_argument("--pool", type=_int_list, help="pool size per k, comma-separated, or one for all "
+                   "(default 5000 for k=1, 10000 otherwise)")
+    p.add_argument("--out", help="output folder")
+    p.add_argument("--k1-skills", choices=SPLITS, default="all", help="skills of the k=1 pool (default all)")
+    p.add_argument("--skills", choices=SPLITS, default="train", help="skills of the k>=2 pools (default train)")
+    p.add_argument("--topics", choices=SPLITS, default="train", help="topics of every pool (default train)")
+    p.add_argument("--allow-heldout", action="store_true",
+                   help="allow held-out topics, and held-out skills at k>=2 (the dataset card says so)")
+    p.add_argument("--exclude-eval-items", action="store_true",
+                   help="leave the benchmark's own lm-eval items (its 100 per split and k) out of the pools, so "
+                        "skillmix_train_k* scores unseen combinations")
+    p.add_argument("--generations", type=int, default=1, help="teacher conversations per item (default 1)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--temperature", type=float, default=TEACHER_TEMPERATURE, help="teacher temperature (default 0.7)")
+    p.add_argument("--max-tokens", type=int, default=TEACHER_MAX_TOKENS, help="teacher max tokens per turn (default 512)")
+    p.add_argument("--concurrency", type=int, default=16, help="teacher calls in flight (default 16)")
+    p.add_argument("--judge-concurrency", type=int, help="judge calls in flight (default: the judge's, 32)")
+    p.add_argument("--n-gradings", type=int, help="gradings per answer (default 3)")
+    p.add_argument("--cache", help="SQLite reply cache for teacher and judge ('off': none, no resume; "
+                   "default $SKILLMIX_CACHE or ~/.cache/skillmix/judge.sqlite)")
+    p.add_argument("--max-cost", type=float, help="USD for this run, teacher and judge together; "
+                   "calls past it are not made (their conversations are counted unscored: budget)")
+    p.add_argument("--prices", type=json.loads, help='JSON price table, e.g. \'{"my-model": {"input": 1, "output": 2}}\'')
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--max-retries", type=int)
+    p.add_argument("--batch-size", type=int, help="hf: prompts per generate() call")
+    p.add_argument("--dry-run", action="store_true", help="estimate calls, tokens and cost; call nothing")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def plan_from_args(args: argparse.Namespace) -> Plan:
+    ks = args.k
+    if not ks or len(set(ks)) != len(ks) or any(k < 1 for k in ks):
+        raise ValueError(f"--k must list distinct positive integers, not {ks}")
+    pools = args.pool or [DEFAULT_POOL.get(k, 10000) for k in ks]
+    if len(pools) == 1:
+        pools = pools * len(ks)
+    if len(pools) != len(ks):
+        raise ValueError(f"--pool has {len(pools)} sizes for {len(ks)} k values")
+    if args.generations < 1:
+        raise ValueError("--generations must be >= 1")
+    splits = {k: (args.k1_skills if k == 1 else args.skills, args.topics) for k in ks}
+    return Plan(ks, dict(zip(ks, pools)), splits, args.generations, args.seed, args.allow_heldout,
+                args.exclude_eval_items)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from skillmix.grading.specs import load_config_file
+
+    config = load_config_file(args.config) if args.config else {}
+    judge_config = {**config, **{k: v for k, v in {"n_gradings": args.n_gradings,
+                                                    "concurrency": args.judge_concurrency}.items() if v is not None}}
+    plan = plan_from_args(args)
+    if not args.dry_run and not args.out:
+        raise ValueError("--out is required (or use --dry-run)")
+    dg = Datagen(args.teacher, args.judge or config.get("judge"), cache=args.cache, max_cost=args.max_cost,
+                 prices=args.prices, teacher_temperature=args.temperature, teacher_max_tokens=args.max_tokens,
+                 teacher_concurrency=args.concurrency, judge_config=judge_config, timeout=args.timeout,
+                 max_retries=args.max_retries, batch_size=args.batch_size)
+    if args.dry_run:
+        return dg.estimate(plan)
+    return dg.generate(plan, args.out, progress=not args.no_progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "audit":
+        from .audit import main as audit_main
+
+        return audit_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        summary = run(args)
+    except (JudgeConfigError, LeakageError, ValueError, KeyError) as e:
+        print(f"skillmix-datagen: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

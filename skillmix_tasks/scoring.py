@@ -11,6 +11,7 @@ credit (``0.5``, ``1/2``) counts as not met, because the rubric asks whether the
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Sequence, Union
@@ -39,6 +40,7 @@ Points = tuple[int, ...]
 Grading = Union[Points, Unscored]
 
 
+@functools.lru_cache(maxsize=4096)  # criteria and skill names recur in every row
 def _norm(text: str) -> str:
     """Lower case, markdown and punctuation removed, hyphens as spaces, spaces collapsed."""
     text = text.lower().replace("\u2019", "'")
@@ -74,15 +76,16 @@ def _fuzzy_skill_match(text: str, criteria: Sequence[Criterion], candidates: Seq
     return winners[0] if len(winners) == 1 else None
 
 
-def _keys(c: Criterion) -> list[str]:
+@functools.lru_cache(maxsize=1024)
+def _keys(c: Criterion) -> tuple[str, ...]:
     """Phrases whose presence in a row's text identifies criterion ``c``."""
     if c.kind == "skill":
-        return [k for k in {_norm(c.subject), _norm(skill_name(c.subject))} if k]
+        return tuple(k for k in dict.fromkeys((_norm(c.subject), _norm(skill_name(c.subject)))) if k)
     if c.kind == "topic":
-        return [_norm(c.subject), "pertains to", "pertains", "on topic", "relevant to"]
+        return (_norm(c.subject), "pertains to", "pertains", "on topic", "relevant to")
     if c.kind == "sense":
-        return ["makes sense", "make sense", "coherent", "sense"]
-    return ["at most", "sentences", "sentence", "length"]
+        return ("makes sense", "make sense", "coherent", "sense")
+    return ("at most", "sentences", "sentence", "length")
 
 
 def match_criterion(text: str, criteria: Sequence[Criterion]) -> int | None:

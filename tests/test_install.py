@@ -56,3 +56,29 @@ def test_wheel_installs_the_packages_and_data(fresh_venv):
     for generic in ("grading", "training", "leaderboard", "tests"):
         assert not (site / generic).exists(), generic
     assert (site / "skillmix_lmeval.pth").read_text().strip() == "import skillmix_tasks._lmeval_hook"
+
+
+def test_bare_lm_eval_finds_the_tasks_in_the_fresh_install(fresh_venv):
+    py, site, root = fresh_venv
+    listing = subprocess.run([str(py), "-m", "lm_eval", "ls", "tasks"], capture_output=True, text=True, cwd=root,
+                             env={**os.environ, "PYTHONPATH": ""})
+    assert listing.returncode == 0, listing.stderr[-2000:]
+    for name in ("skillmix_heldout_k3", "skillmix_train_k1", "skillmix_all_k6", "skillmix_heldout"):
+        assert name in listing.stdout
+    code = ("from lm_eval.tasks import TaskManager; import sys; tm = TaskManager(include_path=sys.argv[1] or None, include_defaults=False); "
+            "e = tm._index.get('skillmix_heldout_k3'); print(e is not None, e.yaml_path if e else '-')")
+    task_dir = str(site / "skillmix_tasks" / "lmeval")
+
+    def tasks(include_path="", **env):
+        out = subprocess.run([str(py), "-c", code, include_path], capture_output=True, text=True, cwd=root,
+                             env={**os.environ, "PYTHONPATH": "", **env})
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout.split()
+
+    found, path = tasks()
+    assert found == "True" and path.startswith(str(site))
+    # Opt-out: the hook stays away, and --include_path still works on its own.
+    assert tasks(SKILLMIX_NO_LMEVAL_HOOK="1")[0] == "False"
+    assert tasks(task_dir, SKILLMIX_NO_LMEVAL_HOOK="1")[0] == "True"
+    # With the hook on, an explicit include path of the same folder is not added twice.
+    assert tasks(task_dir)[0] == "True"

@@ -167,6 +167,12 @@ def test_openai_teacher_and_judge_keep_exactly_the_full_mark_conversations(env, 
     est = json.loads(capsys.readouterr().out)
     assert est["per_k"]["2"]["teacher_calls"] == 0 and est["per_k"]["2"]["judge_calls"] == 0
 
+    # Another k into the same folder: the card and the configs cover every file there.
+    assert main(args(out, "--k", "3", "--pool", "3")) == 0
+    capsys.readouterr()
+    card = (out / "README.md").read_text()
+    assert all(f"config_name: k{k}" in card for k in (1, 2, 3)) and "k=1, 2: from an earlier run" in card
+
 
 def test_anthropic_teacher_and_judge_drop_duplicates_and_respect_the_budget(env, srv, capsys):
     out = env / "data"
@@ -262,3 +268,17 @@ def test_killed_run_resumes_without_repeating_finished_calls(env, tmp_path):
     run = json.loads((out / "datagen_summary.json").read_text())["this_run"]
     assert run["teacher"]["cached"] + run["judge"]["cached"] == done
     assert {r["id"] for r in read_rows(out / "d_skillmix_k2.jsonl")} == expected_kept(2, n)
+
+
+def test_hf_teacher_with_the_fake_judge(env, srv, tiny_model, capsys):
+    """A local checkpoint as the teacher (the judge still speaks HTTP); a re-run generates nothing."""
+    out = env / "data"
+    a = args(out, "--k", "1", "--pool", "4", "--max-tokens", "12", "--temperature", "0", "--batch-size", "4",
+             teacher=f"hf:{tiny_model}")
+    assert main(a) == 0
+    stats = json.loads(capsys.readouterr().out)
+    k1, run = stats["per_k"]["1"], stats["this_run"]
+    assert k1["pool"] == 4 and run["teacher"]["calls"] == 8 and k1["teacher_tokens"]["output_tokens"] > 0
+    assert k1["generated"] + sum(n for r, n in k1["unscored_by_reason"].items() if r.startswith("teacher")) == 4
+    assert main(a) == 0
+    assert json.loads(capsys.readouterr().out)["this_run"]["teacher"]["calls"] == 0

@@ -320,9 +320,14 @@ class Datagen:
         bar = tqdm(total=len(jobs), desc="datagen", unit="conv", disable=not progress)
         kept = 0
 
+        # Conversations in flight are bounded so each one finishes (teacher, then judge) soon after
+        # it starts: otherwise every turn 1 would queue ahead of every turn 2, and rows would come last.
+        slots = asyncio.Semaphore(2 * self.teacher.concurrency + self.judge.settings.concurrency)
+
         async def run(k: int, item: Item, g: int) -> None:
             nonlocal kept
-            conv, grade = await self._one(item, g)
+            async with slots:
+                conv, grade = await self._one(item, g)
             results[(item.id, g)] = (conv, grade)
             kept += grade is not None and isinstance(grade.score, GenerationScore) and grade.score.full_marks == 1
             bar.update(1)
@@ -374,6 +379,7 @@ class Datagen:
             tmp.replace(path)
             files[k] = path.name
         summary = self._summary(plan, stats, files)
+        summary["per_k"] = {**_earlier_per_k(out, plan.ks), **summary["per_k"]}
         (out / "datagen_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         (out / "README.md").write_text(dataset_card(summary), encoding="utf-8")
         return summary
@@ -389,6 +395,8 @@ class Datagen:
         for k, s in stats.items():
             d = s.to_dict()
             d.update(file=files[k], skill_split=plan.splits[k][0], topic_split=plan.splits[k][1],
+                     teacher=str(self.teacher_spec), judge=self.judge.spec, prompt_version=PROMPT_VERSION,
+                     seed=plan.seed, heldout_allowed=plan.allow_heldout,
                      teacher_cost=cost(self.teacher_price, s.teacher_usage),
                      judge_cost=cost(self.judge.price, s.judge_usage))
             per_k[str(k)] = d
@@ -463,6 +471,16 @@ class Datagen:
                 "max_cost": self.budget.max_cost if self.budget else None}
 
 
+def _earlier_per_k(out: Path, ks: Sequence[int]) -> dict:
+    """Per-k entries of an earlier run into the same folder (another k), so the card covers every file."""
+    try:
+        earlier = json.loads((out / "datagen_summary.json").read_text(encoding="utf-8"))["per_k"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {k: dict(d, from_earlier_run=True) for k, d in earlier.items()
+            if int(k) not in ks and (out / d.get("file", "")).is_file()}
+
+
 # ----------------------------------------------------------------------------- the dataset card
 def dataset_card(summary: dict) -> str:
     per_k = summary["per_k"]
@@ -481,7 +499,11 @@ def dataset_card(summary: dict) -> str:
         f"{summary['generations_per_item']} generation(s) per item",
         f"- benchmark evaluation items left out of the pools: {'yes' if summary['eval_items_excluded'] else 'no'}",
     ]
-    if summary["heldout_allowed"]:
+    earlier = [k for k, d in per_k.items() if d.get("from_earlier_run")]
+    if earlier:
+        lines.append(f"- k={', '.join(earlier)}: from an earlier run into this folder (teacher "
+                     f"{', '.join(sorted({'`' + per_k[k]['teacher'] + '`' for k in earlier}))}); its counts are that run's")
+    if any(d.get("heldout_allowed") for d in per_k.values()):
         n = sum(d["heldout_items"] for d in per_k.values())
         lines.append(f"- **HELD-OUT CONTENT WAS ALLOWED (--allow-heldout): {n} pool item(s) use held-out topics or "
                      f"held-out skills at k>=2. Do not evaluate a model trained on this data on SKILL-MIX held-out "

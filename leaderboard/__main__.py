@@ -1,0 +1,5 @@
+import sys
+
+from skillmix.leaderboard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,79 @@
+"""skillmix-leaderboard: a leaderboard (Markdown, CSV, static HTML, plots) from lm-eval results JSONs.
+
+    skillmix-leaderboard runs/ more_runs/ --out leaderboard/site --baseline meta-llama/Llama-2-13b-chat-hf
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import sys
+from pathlib import Path
+
+from skillmix.leaderboard.plots import plot_metric
+from skillmix.leaderboard.published import load_published
+from skillmix.leaderboard.render import index_html, markdown, page_data, write_csv, write_published_csv
+from skillmix.leaderboard.results import METRICS, load
+from skillmix.leaderboard.table import BaselineError, build_rows, columns, set_baseline
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="skillmix-leaderboard", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="folders searched recursively for results_*.json (lm_eval / skillmix-eval --output_path), or files")
+    p.add_argument("--out", required=True, type=Path,
+                   help="output folder: leaderboard.md, leaderboard.csv, published.csv, index.html, plot_<metric>.png")
+    p.add_argument("--baseline", metavar="MODEL",
+                   help="model (name, path, or its shown label) the deltas are taken against")
+    p.add_argument("--metric", choices=METRICS,
+                   help="the only metric in leaderboard.md and the HTML page's initial metric (default: all, full_marks first)")
+    p.add_argument("--all", action="store_true",
+                   help="a row per results file instead of the newest result per (model, task, protocol, judge)")
+    p.add_argument("--published", type=Path, help="published reference numbers (YAML; default: the bundled file)")
+    p.add_argument("--no-published", action="store_true", help="leave out the published reference rows")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for d in args.run_dirs:
+        if not Path(d).exists():
+            print(f"skillmix-leaderboard: {d} does not exist", file=sys.stderr)
+            return 2
+    loaded = load(args.run_dirs)
+    for w in loaded.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for f in loaded.ignored:
+        print(f"note: no SKILL-MIX task in {f}; ignored", file=sys.stderr)
+    rows = build_rows(loaded.entries, keep_all=args.all)
+    if args.baseline:
+        try:
+            set_baseline(rows, args.baseline)
+        except BaselineError as e:
+            print(f"skillmix-leaderboard: {e}", file=sys.stderr)
+            return 2
+    cols = columns(rows)
+    published = [] if args.no_published else load_published(args.published)
+    metrics = [args.metric] if args.metric else list(METRICS)
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    plots = {}
+    for m in METRICS:
+        png = plot_metric(rows, m, cols, out)
+        plots[m] = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+    (out / "leaderboard.md").write_text(
+        markdown(rows, cols, metrics, published, loaded.files, loaded.warnings, args.baseline), encoding="utf-8")
+    write_csv(rows, cols, out / "leaderboard.csv")
+    write_published_csv(published, out / "published.csv")
+    data = page_data(rows, cols, published, args.metric or "full_marks", loaded.files, loaded.warnings,
+                     args.baseline, plots)
+    (out / "index.html").write_text(index_html(data), encoding="utf-8")
+    print(f"{len(rows)} measured row(s) from {len(loaded.files)} results file(s) "
+          f"({len(loaded.warnings)} warning(s)) -> {out}/index.html, leaderboard.md, leaderboard.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

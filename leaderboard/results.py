@@ -1,0 +1,260 @@
+"""Read lm-eval results JSONs (from ``lm_eval`` and ``skillmix-eval``) into flat SKILL-MIX entries.
+
+One ``Entry`` = one SKILL-MIX task (split x k) of one results file. Everything the leaderboard
+shows comes from the results file itself, plus ``skillmix_provenance.json`` when the evaluated
+model is a local checkpoint folder that carries one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+METRICS = ("full_marks", "all_skills", "skills_fraction")
+SPLITS = ("train", "heldout", "all")
+SPLIT_LABELS = {"train": "train", "heldout": "held-out", "all": "all"}
+TASK_RE = re.compile(r"^skillmix_(train|heldout|all)_k(\d+)$")
+PROVENANCE_FILE = "skillmix_provenance.json"  # written by skillmix.training.checkpoint
+_TS_RE = re.compile(r"results_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)")
+
+
+@dataclass(frozen=True)
+class Stat:
+    value: float | None
+    stderr: float | None
+
+    def ci95(self) -> tuple[float, float] | None:
+        if self.value is None or self.stderr is None:
+            return None
+        return max(0.0, self.value - 1.96 * self.stderr), min(1.0, self.value + 1.96 * self.stderr)
+
+
+@dataclass
+class Entry:
+    model: str  # pretrained path/id (hf) or the API model name
+    revision: str  # revision or hash when known, else ""
+    protocol: str  # "single-turn" (lm_eval) or "two-turn" (skillmix-eval)
+    judge: str  # judge spec string from the task metadata
+    judge_prompt_version: str
+    split: str
+    k: int
+    task: str
+    stats: dict[str, Stat]  # metric -> mean over scored items, stderr
+    n: int | None  # items evaluated (n-samples effective)
+    unscored: int | None  # items with no score, left out of the means
+    date: float  # when the run finished (epoch seconds)
+    file: str
+    model_source: str = ""
+    provenance: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.model, self.revision, self.protocol, self.judge)
+
+
+@dataclass
+class Loaded:
+    entries: list[Entry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # malformed files or tasks, each naming its file
+    ignored: list[str] = field(default_factory=list)  # results files with no SKILL-MIX task
+    files: list[str] = field(default_factory=list)  # every results file read
+
+
+class Malformed(ValueError):
+    pass
+
+
+def find_results(paths: list[str | Path]) -> list[Path]:
+    found: set[Path] = set()
+    for p in map(Path, paths):
+        if p.is_file():
+            found.add(p)
+        elif p.is_dir():
+            found.update(f for f in p.rglob("results_*.json") if f.is_file())
+    return sorted(found)
+
+
+def load(paths: list[str | Path]) -> Loaded:
+    """Every SKILL-MIX entry in every ``results_*.json`` below ``paths``; bad files become warnings."""
+    out = Loaded()
+    for f in find_results(paths):
+        out.files.append(str(f))
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+            entries, task_warnings = parse_results(data, str(f))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, Malformed) as e:
+            out.warnings.append(f"skipping malformed results file {f}: {e}")
+            continue
+        out.warnings.extend(task_warnings)
+        if entries:
+            out.entries.extend(entries)
+        elif not task_warnings:
+            out.ignored.append(str(f))
+    return out
+
+
+def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
+    """The SKILL-MIX entries of one parsed results JSON, and warnings for tasks that could not be read."""
+    if not isinstance(data, dict):
+        raise Malformed("not a JSON object")
+    results = data.get("results")
+    if not isinstance(results, dict):
+        raise Malformed("no 'results' object")
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    configs = data.get("configs") if isinstance(data.get("configs"), dict) else {}
+    n_samples = data.get("n-samples") if isinstance(data.get("n-samples"), dict) else {}
+    model_args = _model_args(config.get("model_args"))
+    model = str(model_args.get("pretrained") or model_args.get("model") or data.get("model_name") or "").strip()
+    revision = _revision(data, model_args)
+    protocol = str(config.get("protocol") or data.get("protocol") or "single-turn")
+    date = _date(data, file)
+    provenance = read_provenance(model)
+    entries, warnings = [], []
+    for task, row in results.items():
+        m = TASK_RE.match(str(task))
+        if not m:
+            continue  # foreign tasks and the group rows (skillmix_heldout, ...)
+        try:
+            stats, unscored = _task_stats(row)
+        except Malformed as e:
+            warnings.append(f"skipping task {task} in {file}: {e}")
+            continue
+        task_config = configs.get(task) if isinstance(configs.get(task), dict) else {}
+        meta = task_config.get("metadata") if isinstance(task_config.get("metadata"), dict) else {}
+        task_model = model or str(meta.get("pretrained") or meta.get("model") or "")
+        if not task_model:
+            warnings.append(f"skipping task {task} in {file}: no model name")
+            continue
+        ns = n_samples.get(task)
+        n = ns.get("effective") if isinstance(ns, dict) else None
+        entries.append(Entry(
+            model=task_model, revision=revision, protocol=protocol,
+            judge=str(meta.get("judge") or "unknown judge"),
+            judge_prompt_version=str(meta.get("judge_prompt_version") or ""),
+            split=m.group(1), k=int(m.group(2)), task=task, stats=stats,
+            n=int(n) if isinstance(n, (int, float)) else None, unscored=unscored, date=date, file=file,
+            model_source=str(data.get("model_source") or config.get("model") or ""),
+            provenance=provenance if task_model == model else read_provenance(task_model)))
+    return entries, warnings
+
+
+def _task_stats(row: Any) -> tuple[dict[str, Stat], int | None]:
+    if not isinstance(row, dict):
+        raise Malformed("task row is not an object")
+    values: dict[str, dict[str, Any]] = {}  # filter -> {metric or metric_stderr: value}
+    for key, v in row.items():
+        if "," in key:
+            name, filt = key.split(",", 1)
+            values.setdefault(filt, {})[name] = v
+    # the judged filter; another one only if a future YAML renames it
+    filt = "judged" if "judged" in values else next(
+        (f for f, d in values.items() if any(m in d or "unscored" in d for m in METRICS)), None)
+    if filt is None:
+        raise Malformed("no judged SKILL-MIX metrics (full_marks, all_skills, skills_fraction, unscored); "
+                        "a --predict_only run?")
+    d = values[filt]
+    stats = {}
+    for m in METRICS:
+        value = _number(d.get(m), f"{m}")
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise Malformed(f"{m} = {value} is outside [0, 1]")
+        stats[m] = Stat(value, _number(d.get(f"{m}_stderr"), f"{m}_stderr", lenient=True))
+    unscored = _number(d.get("unscored"), "unscored")
+    if unscored is None and all(s.value is None for s in stats.values()):
+        raise Malformed("no SKILL-MIX metric values")
+    return stats, None if unscored is None else int(unscored)
+
+
+def _number(v: Any, name: str, lenient: bool = False) -> float | None:
+    if v is None or (isinstance(v, str) and v.strip().upper() == "N/A"):
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if lenient:
+            return None
+        raise Malformed(f"{name} is not a number: {v!r}")
+    return None if math.isnan(v) else float(v)
+
+
+def _model_args(args: Any) -> dict[str, Any]:
+    if isinstance(args, dict):
+        return args
+    if isinstance(args, str):  # "pretrained=...,revision=..." as given on the command line
+        return dict(kv.split("=", 1) for kv in args.split(",") if "=" in kv)
+    return {}
+
+
+def _revision(data: dict, model_args: dict) -> str:
+    sha = str(data.get("model_sha") or "")
+    rev = str(model_args.get("revision") or data.get("model_revision") or "")
+    if sha:
+        return f"{rev}@{sha[:12]}" if rev and rev != "main" else sha[:12]
+    return "" if rev == "main" and "revision" not in model_args else rev
+
+
+def _date(data: dict, file: str) -> float:
+    d = data.get("date")
+    if isinstance(d, (int, float)) and not isinstance(d, bool):
+        return float(d)
+    m = _TS_RE.search(Path(file).name)
+    if m:
+        try:
+            return _dt.datetime.strptime(m.group(1), "%Y-%m-%dT%H-%M-%S.%f" if "." in m.group(1)
+                                         else "%Y-%m-%dT%H-%M-%S").timestamp()
+        except ValueError:
+            pass
+    try:
+        return Path(file).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def read_provenance(model: str) -> dict[str, Any] | None:
+    """The training provenance of a local checkpoint folder, if it has one."""
+    if not model:
+        return None
+    try:
+        f = Path(model).expanduser() / PROVENANCE_FILE
+        if f.is_file():
+            data = json.loads(f.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def provenance_summary(p: dict[str, Any] | None) -> str:
+    """One line: base model, steps, data files (short hashes), commit."""
+    if not p:
+        return ""
+    parts = []
+    if p.get("base_model"):
+        parts.append(f"fine-tuned from {p['base_model']}")
+    step, max_steps = p.get("step"), p.get("max_steps")
+    if step is not None:
+        parts.append(f"step {step}" + (f"/{max_steps}" if max_steps else "")
+                     + ("" if p.get("complete", True) else " (incomplete)"))
+    data = p.get("data") if isinstance(p.get("data"), dict) else {}
+    files = data.get("files") if isinstance(data.get("files"), list) else []
+    names = [f"{Path(str(f.get('path', '?'))).name}#{str(f.get('sha256', ''))[:8]}" for f in files if isinstance(f, dict)]
+    if names:
+        parts.append("data " + ", ".join(names))
+    if data.get("conversations") is not None:
+        parts.append(f"{data['conversations']} conversations")
+    if p.get("skillmix_commit"):
+        parts.append(f"commit {str(p['skillmix_commit'])[:10]}")
+    return "; ".join(parts) or "training provenance present"
+
+
+def newest(entries: list[Entry]) -> list[Entry]:
+    """Keep the newest entry per (model, revision, protocol, judge, task)."""
+    best: dict[tuple, Entry] = {}
+    for e in entries:
+        key = (*e.key, e.task)
+        if key not in best or (e.date, e.file) > (best[key].date, best[key].file):
+            best[key] = e
+    return sorted(best.values(), key=lambda e: (e.key, e.split, e.k))

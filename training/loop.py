@@ -213,7 +213,7 @@ class MetricsLog:
         gn = grad_norm.item() if isinstance(grad_norm, torch.Tensor) else grad_norm
         tps = tokens / seconds
         row = {"step": step, "loss": loss, "lr": lr, "grad_norm": gn, "tokens": int(tokens),
-               "loss_tokens": int(targets), "tokens_per_s": tps, "step_s": seconds}
+               "loss_tokens": int(targets), "tokens_per_s": tps, "step_s": seconds, "time": time.time()}
         if torch.cuda.is_available():
             row["peak_mem_gb"] = torch.cuda.max_memory_allocated() / 2**30
             if self.peak_flops:  # 6N FLOPs per token (forward + backward), attention not counted

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from skillmix_tasks.lmeval.utils import build_docs
 from skillmix_tasks.metrics import item_metrics, summarize
-from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer, student_turn2
+from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer, two_turn_messages
 from skillmix_tasks.sampling import DEFAULT_N, DEFAULT_SEED, Item
 from skillmix_tasks.scoring import METRICS, Unscored
 
@@ -127,10 +127,11 @@ def run(args: argparse.Namespace) -> Path:
     gens = GenerationLog(out_dir / "two_turn_generations.jsonl")
 
     docs = {t: build_docs(split, k, n_items, seed)[: args.limit or None] for t, split, k in tasks}
-    turn1 = [(t, d, r, _chat(lm, [{"role": "user", "content": d["prompt_turn1"]}]))
+    turn1 = [(t, d, r, _chat(lm, two_turn_messages(Item.from_dict(d))))
              for t, _, _ in tasks for d in docs[t] for r in range(args.repeats)]
     _generate_turn(lm, gens, turn1, 1, gen_kwargs)
-    turn2 = [(t, d, r, _chat(lm, _history(d, gens.done[(t, d["id"], r, 1)]))) for t, d, r, _ in turn1]
+    turn2 = [(t, d, r, _chat(lm, two_turn_messages(Item.from_dict(d), [gens.done[(t, d["id"], r, 1)]])))
+             for t, d, r, _ in turn1]
     _generate_turn(lm, gens, turn2, 2, gen_kwargs)
 
     pairs = [(Item.from_dict(d), extract_answer(gens.done[(t, d["id"], r, 2)])) for t, d, r, _ in turn2]
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> Path:
                     metrics = {**im, "unscored": 0}
                 verdict["generations"] = [g.to_dict() for g in doc_grades]
             rows.append({"doc_id": doc_id, "doc": d, "target": "", "protocol": PROTOCOL,
-                         "arguments": [[str(_chat(lm, [{"role": "user", "content": d["prompt_turn1"]}]))]],
+                         "arguments": [[str(_chat(lm, two_turn_messages(Item.from_dict(d))))]],
                          "resps": [[[gens.done[(t, d["id"], r, 1)], gens.done[(t, d["id"], r, 2)]]
                                     for r in range(args.repeats)]],
                          "filtered_resps": [json.dumps(verdict, ensure_ascii=False)], "filter": "judged",
@@ -202,11 +203,6 @@ def _default_device() -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     except ImportError:  # API models need no torch
         return "cpu"
-
-
-def _history(doc: dict, first_reply: str) -> list[dict]:
-    return [{"role": "user", "content": doc["prompt_turn1"]}, {"role": "assistant", "content": first_reply},
-            {"role": "user", "content": doc["prompt_turn2"]}]
 
 
 def _model_name(args: argparse.Namespace) -> str:

@@ -87,6 +87,23 @@ def student_turn2(item: Item) -> str:
     )
 
 
+def two_turn_messages(item: Item, replies: Sequence[str] = (), catalog: Catalog | None = None) -> list[dict]:
+    """The two-turn protocol as chat messages, given the student's replies so far.
+
+    No reply: the turn-1 request. One reply: turn 1, the reply, and the improve turn (what the
+    student answers next). Two replies: the whole conversation (what training data stores).
+    The teacher (datagen) and the two-turn evaluation both build their chats here.
+    """
+    if len(replies) > 2:
+        raise ValueError(f"the protocol has two turns; got {len(replies)} replies")
+    messages = [{"role": "user", "content": student_turn1(item, catalog)}]
+    for turn, reply in enumerate(replies, start=1):
+        messages.append({"role": "assistant", "content": reply})
+        if turn == 1:
+            messages.append({"role": "user", "content": student_turn2(item)})
+    return messages
+
+
 def student_single_turn(item: Item, catalog: Catalog | None = None) -> str:
     """One-prompt variant: turn 1 with the sentence cap stated up front."""
     skills = _skills_of(item, catalog)

@@ -75,3 +75,18 @@ def test_unknown_skill_in_item_is_a_clear_error():
 ])
 def test_extract_answer(reply, text):
     assert extract_answer(reply) == text
+
+
+def test_two_turn_messages_build_the_protocol_step_by_step():
+    from skillmix_tasks.prompts import two_turn_messages
+
+    item = sample_items("heldout", 3, 1)[0]
+    first = two_turn_messages(item)
+    assert first == [{"role": "user", "content": student_turn1(item)}]
+    second = two_turn_messages(item, ["A1"])
+    assert [m["role"] for m in second] == ["user", "assistant", "user"]
+    assert second[1]["content"] == "A1" and second[2]["content"] == student_turn2(item)
+    whole = two_turn_messages(item, ["A1", "A2"])
+    assert [m["content"] for m in whole[1::2]] == ["A1", "A2"] and whole[:3] == second
+    with pytest.raises(ValueError):
+        two_turn_messages(item, ["a", "b", "c"])

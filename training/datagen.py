@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from skillmix_tasks.catalog import Catalog, default_catalog
-from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer, grader_prompt, student_turn1, student_turn2
+from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer, grader_prompt, student_turn2, two_turn_messages
 from skillmix_tasks.sampling import DEFAULT_N, DEFAULT_SEED, MAX_K, Item, sample_items
 from skillmix_tasks.scoring import GenerationScore, Unscored
 
@@ -158,12 +158,10 @@ async def two_turn(completer: CachedCompleter, item: Item, index: int = 0, *,
                    catalog: Catalog | None = None) -> Conversation:
     """The student protocol with ``completer`` as the model: turn 1, its reply, turn 2 with the
     history, its reply. Each reply is cached under (spec, settings, prompt version, messages, index)."""
-    messages = [{"role": "user", "content": student_turn1(item, catalog)}]
-    conv = Conversation(item, index, messages)
+    replies: list[str] = []
+    conv = Conversation(item, index, two_turn_messages(item, replies, catalog))
     for turn in (1, 2):
-        if turn == 2:
-            messages.append({"role": "user", "content": student_turn2(item)})
-        r = await completer.complete(list(messages), index)
+        r = await completer.complete(two_turn_messages(item, replies, catalog), index)
         if r.text is None:
             err = r.error or Unscored("no reply")
             conv.error = Unscored(f"teacher {err.reason}", f"turn {turn}: {err.detail}")
@@ -171,7 +169,9 @@ async def two_turn(completer: CachedCompleter, item: Item, index: int = 0, *,
         conv.usage.add(r.usage)
         conv.from_cache.append(r.from_cache)
         conv.finish_reasons.append(r.finish_reason)
-        messages.append({"role": "assistant", "content": r.text})
+        replies.append(r.text)
+        conv.messages = two_turn_messages(item, replies, catalog)
+    messages = conv.messages
     conv.answer = extract_answer(messages[-1]["content"])
     if not conv.answer:
         conv.error = Unscored("teacher no answer", "the last reply has no text to grade")
@@ -431,7 +431,7 @@ class Datagen:
             e = Counter(dict.fromkeys(("teacher_calls", "teacher_in", "teacher_out", "judge_calls", "judge_in"), 0))
             for item in items:
                 for g in range(plan.generations):
-                    m1 = [{"role": "user", "content": student_turn1(item)}]
+                    m1 = two_turn_messages(item)
                     hit1 = cache.get(self.teacher.key(m1, g)) if cache else None
                     t1 = estimate_tokens(m1[0]["content"])
                     if hit1 is None:
@@ -440,8 +440,7 @@ class Datagen:
                         e["teacher_out"] += 2 * reply_tokens
                         answer = None
                     else:
-                        m2 = m1 + [{"role": "assistant", "content": hit1.reply},
-                                   {"role": "user", "content": student_turn2(item)}]
+                        m2 = two_turn_messages(item, [hit1.reply])
                         hit2 = cache.get(self.teacher.key(m2, g)) if cache else None
                         answer = extract_answer(hit2.reply) if hit2 else None
                         if hit2 is None:

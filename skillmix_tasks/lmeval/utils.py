@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 
-from ..prompts import PROMPT_VERSION, student_single_turn, student_turn1, student_turn2
+from ..prompts import PROMPT_VERSION, student_single_turn
 from ..sampling import DEFAULT_N, DEFAULT_SEED, sample_items
 from ..scoring import METRICS
 
 
 def build_docs(split: str, k: int, n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> list[dict]:
-    """The task's docs: one per item, with its single-turn and two-turn prompts precomputed."""
+    """The task's docs: one per item, with its single-turn prompt precomputed."""
     return [
-        {**item.to_dict(), "prompt": student_single_turn(item), "prompt_turn1": student_turn1(item),
-         "prompt_turn2": student_turn2(item), "prompt_version": PROMPT_VERSION}
+        {**item.to_dict(), "prompt": student_single_turn(item), "prompt_version": PROMPT_VERSION}
         for item in sample_items(split, int(k), int(n), int(seed))
     ]
 

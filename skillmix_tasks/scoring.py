@@ -88,23 +88,23 @@ def _keys(c: Criterion) -> tuple[str, ...]:
     return ("at most", "sentences", "sentence", "length")
 
 
-def match_criterion(text: str, criteria: Sequence[Criterion]) -> int | None:
+def match_criterion(text: str, criteria: Sequence[Criterion],
+                    keys: Sequence[tuple[str, ...]] | None = None) -> int | None:
     """Index of the criterion a row text refers to: the one with the longest key found.
 
     Keys are matched as whole words. Longest-wins lets "Correctly illustrates common sense
-    reasoning" map to that skill rather than to "Text makes sense".
+    reasoning" map to that skill rather than to "Text makes sense". A tie is no match.
     """
     norm = f" {_norm(text)} "
-    lengths = {}
-    for i, c in enumerate(criteria):
-        found = [len(key) for key in _keys(c) if f" {key} " in norm]
-        if found:
-            lengths[i] = max(found)
-    if not lengths:
-        return None
-    longest = max(lengths.values())
-    winners = [i for i, n in lengths.items() if n == longest]
-    return winners[0] if len(winners) == 1 else None
+    keys = keys if keys is not None else [_keys(c) for c in criteria]
+    best, best_len, tied = None, 0, False
+    for i, ck in enumerate(keys):
+        found = max((len(k) for k in ck if f" {k} " in norm), default=0)
+        if found > best_len:
+            best, best_len, tied = i, found, False
+        elif found and found == best_len:
+            tied = True
+    return None if tied else best
 
 
 _VALUE_RE = re.compile(
@@ -138,8 +138,11 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.split("|")]
 
 
+_SEPARATOR_RE = re.compile(r"\s*:?[\s-]*-{2,}[\s-]*:?\s*")
+
+
 def _is_separator(cells: list[str]) -> bool:
-    return all(re.fullmatch(r":?-{2,}:?", c.replace(" ", "")) for c in cells if c) and any(cells)
+    return any(cells) and all(_SEPARATOR_RE.fullmatch(c) for c in cells if c)
 
 
 @dataclass
@@ -153,6 +156,7 @@ class _Rows:
 
 def _table_rows(reply: str, criteria: Sequence[Criterion]) -> _Rows:
     rows = _Rows()
+    keys = [_keys(c) for c in criteria]
     unmatched: list[tuple[str, float]] = []
     label_col, points_col = 0, None
     for line in reply.splitlines():
@@ -175,7 +179,7 @@ def _table_rows(reply: str, criteria: Sequence[Criterion]) -> _Rows:
             value = parse_value(cells[points_col])
         else:  # no header: the last cell that reads as a number
             value = next((v for v in (parse_value(c) for c in reversed(cells[1:])) if v is not None), None)
-        index = match_criterion(label, criteria)
+        index = match_criterion(label, criteria, keys)
         if index is None:
             if value is not None:
                 unmatched.append((label, value))

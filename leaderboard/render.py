@@ -305,7 +305,8 @@ img.plot { max-width: 100%; border: 1px solid #ddd; }
     });
     thead.appendChild(tr);
     rows.forEach(function (r) {
-      var row = el("tr", {"data-model": r.model, "class": r.baseline ? "baseline" : ""});
+      var row = el("tr", {"data-model": r.model, "data-protocol": r.protocol, "data-judge": r.judge,
+                          "class": r.baseline ? "baseline" : ""});
       cols.forEach(function (c) {
         var td;
         if (c.key === "label") {

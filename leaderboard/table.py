@@ -83,7 +83,7 @@ class BaselineError(ValueError):
 
 def set_baseline(rows: list[Row], name: str) -> None:
     """Mark the rows of model ``name`` as baselines and point every other row at one of them
-    (same protocol and judge when there is one, so deltas compare like with like)."""
+    (the same protocol and judge where there is one, so deltas compare like with like)."""
     matches = [r for r in rows if name in (r.model, display_name(r.model), Path(r.model).name, r.label)]
     if not matches:
         known = ", ".join(sorted({r.model for r in rows})) or "none"
@@ -93,8 +93,8 @@ def set_baseline(rows: list[Row], name: str) -> None:
     for r in rows:
         if r.is_baseline:
             continue
-        same = [b for b in matches if (b.protocol, b.judge) == (r.protocol, r.judge)]
-        r.baseline = (same or matches)[-1]
+        # like with like: same protocol first, then same judge; ties go to the first (sorted) row
+        r.baseline = max(matches, key=lambda b: (b.protocol == r.protocol, b.judge == r.judge, -matches.index(b)))
 
 
 def sort_key(metric: str, split: str, cols: dict[str, list[int]]):

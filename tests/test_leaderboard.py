@@ -1,0 +1,366 @@
+"""skillmix-leaderboard on results written by real ``lm_eval`` runs (an API student and a tiny local
+fine-tuned checkpoint with training provenance, judged by local fake servers), plus a malformed file,
+a foreign lm-eval results file, an older run and a two-turn run; the page checked in headless Chromium."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from fake_llm_server import Action, FakeLLMServer, rubric_of
+from lmeval_helpers import run_lm_eval
+from skillmix.leaderboard.cli import main
+from skillmix.leaderboard.published import load_published
+from skillmix.leaderboard.results import METRICS, load, newest
+
+TASKS = ["skillmix_heldout_k2", "skillmix_heldout_k3", "skillmix_train_k2", "skillmix_train_k3"]
+LEADERBOARD = str(Path(sys.executable).with_name("skillmix-leaderboard"))
+
+
+def topic_judge(salt: str, unscored: bool):
+    """A judge whose grading depends on the item's topic only (so all 3 generations and 3 gradings of an
+    item agree): full marks, a missed skill, a text that makes no sense, or (if ``unscored``) no table."""
+
+    def handler(request):
+        criteria = rubric_of(request["body"]["messages"][-1]["content"])
+        if not criteria:
+            return None  # the student's turn: the default "Answer: a short reply."
+        topic = next(c for c in criteria if "pertains to" in c.lower())
+        outcome = zlib.crc32((salt + topic).encode()) % (4 if unscored else 3)
+        if outcome == 1:
+            return Action(points=[0] + [1] * (len(criteria) - 1))
+        if outcome == 2:
+            return Action(points=[0 if "makes sense" in c.lower() else 1 for c in criteria])
+        if outcome == 3:
+            return Action(text="I would rather not grade this.")
+        return None
+
+    return handler
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two real lm_eval runs in parallel, then a malformed file, a foreign results file, an older run of
+    the API student with other numbers and a two-turn result (the shape skillmix-eval writes)."""
+    from tiny_model import build_tiny_model
+
+    root = tmp_path_factory.mktemp("leaderboard")
+    out = root / "runs"
+    out.mkdir()
+    ckpt = build_tiny_model(root / "ckpts" / "tiny-ft" / "final")
+    provenance = {"base_model": "tiny-base", "step": 8, "max_steps": 8, "complete": True,
+                  "data": {"files": [{"path": "data/d123.jsonl", "sha256": "ab" * 32}], "conversations": 40},
+                  "skillmix_commit": "abc1234def"}
+    (ckpt / "skillmix_provenance.json").write_text(json.dumps(provenance))
+    api_srv, hf_srv = FakeLLMServer().start(), FakeLLMServer().start()
+    api_srv.handler = topic_judge("a", unscored=False)
+    hf_srv.handler = topic_judge("b", unscored=True)
+    procs: dict[str, subprocess.CompletedProcess] = {}
+
+    def run(name, args, srv):
+        env = {"SKILLMIX_JUDGE": f"openai-compatible:fake-judge@{srv.openai_url}",
+               "SKILLMIX_CACHE": str(root / f"{name}.sqlite")}
+        procs[name] = run_lm_eval([*args, "--tasks", ",".join(TASKS), "--limit", "2"], out, env)
+
+    jobs = [threading.Thread(target=run, args=("api", [
+                "--model", "local-chat-completions", "--apply_chat_template", "--model_args",
+                f"model=student-a,base_url={api_srv.openai_url}/chat/completions,num_concurrent=4"], api_srv)),
+            threading.Thread(target=run, args=("hf", [
+                "--model", "hf", "--model_args", f"pretrained={ckpt}", "--apply_chat_template",
+                "--gen_kwargs", "max_gen_toks=12"], hf_srv))]
+    try:
+        for j in jobs:
+            j.start()
+        for j in jobs:
+            j.join()
+    finally:
+        api_srv.stop()
+        hf_srv.stop()
+    for name, proc in procs.items():
+        assert proc.returncode == 0, f"{name}: {proc.stderr[-3000:]}"
+    real = sorted(out.rglob("results_*.json"))
+    assert len(real) == 2
+    api_file = next(f for f in real if f.parent.name == "student-a")
+    hf_file = next(f for f in real if f != api_file)
+    api = json.loads(api_file.read_text())
+
+    # An older run of the same student, judge and protocol: hidden unless --all.
+    older = copy.deepcopy(api)
+    older["date"] = api["date"] - 86400
+    for t in TASKS:
+        older["results"][t].update({"full_marks,judged": 0.0, "all_skills,judged": 0.0, "skills_fraction,judged": 0.0})
+    (api_file.parent / "results_2020-01-01T00-00-00.000000.json").write_text(json.dumps(older))
+    # The two-turn protocol (skillmix-eval's shape: config.protocol, string model_args, a group row).
+    two = copy.deepcopy(api)
+    two["config"].update(protocol="two-turn", model="local-chat-completions", model_args="model=student-a,num_concurrent=4")
+    two["results"] = {t: dict(api["results"][t], **{"full_marks,judged": 0.5}) for t in TASKS[:2]}
+    two["results"]["skillmix_heldout"] = {"alias": "skillmix_heldout", "full_marks,judged": 0.5}
+    (out / "two-turn" / "student-a").mkdir(parents=True)
+    (out / "two-turn" / "student-a" / "results_2030-01-01T00-00-00.000000.json").write_text(json.dumps(two))
+    # A foreign lm-eval results file: the same layout, only a non-SKILL-MIX task.
+    foreign = copy.deepcopy(api)
+    foreign["results"] = {"arc_easy": {"alias": "arc_easy", "acc,none": 0.5, "acc_stderr,none": 0.1}}
+    foreign["configs"] = {"arc_easy": {"task": "arc_easy"}}
+    foreign["n-samples"] = {"arc_easy": {"original": 2376, "effective": 2}}
+    (out / "other-model").mkdir()
+    (out / "other-model" / "results_2024-05-01T10-00-00.000000.json").write_text(json.dumps(foreign))
+    # Malformed: truncated JSON, and a SKILL-MIX task whose metric is not a number.
+    (out / "broken").mkdir()
+    (out / "broken" / "results_2024-05-01T10-00-00.000000.json").write_text(api_file.read_text()[:500])
+    bad_task = copy.deepcopy(api)
+    bad_task["model_name"] = "student-bad"
+    bad_task["config"]["model_args"] = {"model": "student-bad"}
+    bad_task["results"]["skillmix_train_k2"]["full_marks,judged"] = "lots"
+    (out / "student-bad").mkdir()
+    (out / "student-bad" / "results_2024-05-01T10-00-00.000000.json").write_text(json.dumps(bad_task))
+    return {"root": root, "out": out, "api": api, "hf": json.loads(hf_file.read_text()), "ckpt": str(ckpt),
+            "api_file": api_file, "hf_file": hf_file}
+
+
+# ----------------------------------------------------------------------------- reading
+def test_reads_real_results_keeps_newest_and_names_bad_files(runs):
+    loaded = load([runs["out"]])
+    assert len(loaded.files) == 7
+    broken = str(runs["out"] / "broken" / "results_2024-05-01T10-00-00.000000.json")
+    assert any(broken in w and "malformed" in w for w in loaded.warnings), loaded.warnings
+    assert any("skillmix_train_k2" in w and "student-bad" in w for w in loaded.warnings), loaded.warnings
+    assert loaded.ignored == [str(runs["out"] / "other-model" / "results_2024-05-01T10-00-00.000000.json")]
+    assert all(e.task in TASKS for e in loaded.entries)  # no arc_easy, no group row
+
+    kept = newest(loaded.entries)
+    by = {(e.model, e.protocol, e.task): e for e in kept}
+    assert len(by) == len(kept)
+    for t in TASKS:
+        for model, raw in (("student-a", runs["api"]), (runs["ckpt"], runs["hf"])):
+            e = by[(model, "single-turn", t)]
+            row = raw["results"][t]
+            for m in METRICS:
+                assert e.stats[m].value == row.get(f"{m},judged")
+            assert e.unscored == row["unscored,judged"] and e.n == raw["n-samples"][t]["effective"] == 2
+            assert e.judge == raw["configs"][t]["metadata"]["judge"]
+    assert by[("student-a", "two-turn", "skillmix_heldout_k2")].stats["full_marks"].value == 0.5
+    assert by[(runs["ckpt"], "single-turn", "skillmix_train_k2")].provenance["base_model"] == "tiny-base"
+    # the student-bad file still contributes its readable tasks
+    assert {e.task for e in kept if e.model == "student-bad"} == set(TASKS) - {"skillmix_train_k2"}
+
+
+def test_fixture_runs_differ_and_have_unscored_items(runs):
+    # guards the fixture itself: the page tests below need numbers that differ by model and metric
+    hf, api = runs["hf"]["results"], runs["api"]["results"]
+    assert any(hf[t]["unscored,judged"] > 0 for t in TASKS)
+    assert any(hf[t].get("full_marks,judged") != api[t].get("full_marks,judged") for t in TASKS)
+    assert any(api[t]["full_marks,judged"] != api[t]["all_skills,judged"] for t in TASKS)
+
+
+# ----------------------------------------------------------------------------- the CLI
+@pytest.fixture(scope="module")
+def site(runs):
+    out = runs["root"] / "site"
+    proc = subprocess.run([LEADERBOARD, str(runs["out"]), "--out", str(out), "--baseline", "student-a"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return {"out": out, "stderr": proc.stderr, "stdout": proc.stdout}
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_cli_writes_markdown_csv_html_and_plots(runs, site):
+    out = site["out"]
+    for name in ("leaderboard.md", "leaderboard.csv", "published.csv", "index.html",
+                 "plot_full_marks.png", "plot_all_skills.png", "plot_skills_fraction.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+        if name.endswith(".png"):
+            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "broken/results_2024-05-01T10-00-00.000000.json" in site["stderr"]
+    assert "student-bad" in site["stderr"] and "other-model" in site["stderr"]
+
+    rows = _csv(out / "leaderboard.csv")
+    keyed = {(r["model"], r["protocol"]): r for r in rows}
+    assert set(keyed) == {("student-a", "single-turn"), ("student-a", "two-turn"), (runs["ckpt"], "single-turn"),
+                          ("student-bad", "single-turn")}
+    api, hf = keyed[("student-a", "single-turn")], keyed[(runs["ckpt"], "single-turn")]
+    assert api["is_baseline"] == "1" and hf["baseline"] == "student-a"
+    assert "fine-tuned from tiny-base" in hf["provenance"] and "d123.jsonl#abababab" in hf["provenance"]
+    for t in TASKS:
+        split, k = t.split("_")[1], t.split("_k")[1]
+        for m in METRICS:
+            want_api = runs["api"]["results"][t][f"{m},judged"]  # the newest run, not the older copy
+            assert float(api[f"{m}_{split}_k{k}"]) == want_api
+            want_hf = runs["hf"]["results"][t].get(f"{m},judged")
+            if want_hf is None:
+                assert hf[f"{m}_{split}_k{k}"] == "" and hf[f"{m}_{split}_k{k}_delta"] == ""
+            else:
+                assert float(hf[f"{m}_{split}_k{k}"]) == want_hf
+                assert float(hf[f"{m}_{split}_k{k}_delta"]) == pytest.approx(want_hf - want_api)
+        assert int(hf[f"{split}_k{k}_unscored"]) == runs["hf"]["results"][t]["unscored,judged"]
+        assert int(hf[f"{split}_k{k}_n"]) == 2
+    # the baseline model is a baseline under each protocol; other rows compare with the same protocol
+    assert keyed[("student-a", "two-turn")]["is_baseline"] == "1"
+    assert keyed[("student-bad", "single-turn")]["baseline"] == "student-a"
+    assert not any(r["model"].startswith("published") or "GPT-4" in r["model"] for r in rows)
+
+    md = (out / "leaderboard.md").read_text()
+    for label in ("student-a (baseline)", "…/tiny-ft/final", "student-bad", "two-turn"):
+        assert label in md
+    assert "## Ratio of Full Marks" in md and "## Ratio of All Skills" in md and "## Skills Fraction" in md
+    measured, published = md.split("## Reference numbers: published (GPT-4 grader)")
+    assert "GPT-4" not in measured.replace("published (GPT-4 grader)", "")
+    assert "| SKILL-MIX leaderboard | GPT-4 | as published | GPT-4 | all | 3 | Ratio of Full Marks | 0.66 |" in published
+    assert "Mistral-7B-Instruct-v0.2" in published and "model not stated in our notes" in published
+
+
+def test_all_metric_and_bad_baseline_options(runs, tmp_path, capsys):
+    assert main([str(runs["out"]), "--out", str(tmp_path / "all"), "--all", "--metric", "all_skills"]) == 0
+    rows = _csv(tmp_path / "all" / "leaderboard.csv")
+    assert sum(r["model"] == "student-a" and r["protocol"] == "single-turn" for r in rows) == 2  # older run too
+    md = (tmp_path / "all" / "leaderboard.md").read_text()
+    assert "## Ratio of All Skills" in md and "## Ratio of Full Marks" not in md
+    html = (tmp_path / "all" / "index.html").read_text()
+    assert '"initial": {"metric": "all_skills"' in html
+
+    assert main([str(runs["out"]), "--out", str(tmp_path / "x"), "--baseline", "no-such-model"]) == 2
+    assert "no-such-model" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing"), "--out", str(tmp_path / "y")]) == 2
+
+
+def test_published_rows_are_labelled_and_faithful():
+    pub = load_published()
+    assert {p.label for p in pub} == {"published (GPT-4 grader)"}
+    got = {(p.source, p.model, p.variant, p.split, p.k, p.metric): p.value for p in pub}
+    lb = "SKILL-MIX leaderboard"
+    assert got[(lb, "GPT-4", "as published", "all", 3, "full_marks")] == 0.66
+    assert got[(lb, "GPT-4", "as published", "all", 4, "all_skills")] == 0.50
+    assert got[(lb, "GPT-4", "as published", "all", 5, "skills_fraction")] == 0.79
+    paper = "Zhao et al. 2024 (arXiv 2409.19808)"
+    assert got[(paper, "LLaMA-2-13B-Chat", "fine-tuned on D_SKILL-MIX(1,2,3)", "heldout", 3, "full_marks")] == 0.37
+    assert got[(paper, "Mistral-7B-Instruct-v0.2", "before fine-tuning", "heldout", 3, "full_marks")] == 0.08
+    assert got[(paper, "model not stated in our notes", "fine-tuned on D_SKILL-MIX(1)", "not stated", 1, "full_marks")] == 0.87
+
+
+def test_page_is_self_contained(site):
+    html = (site["out"] / "index.html").read_text()
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert "<link" not in html and "@import" not in html
+    assert 'src="http' not in html and "src='http" not in html
+    assert "data:image/png;base64," in html
+
+
+# ----------------------------------------------------------------------------- the page in Chromium
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed but CI is set: .ci/run must install it (apt-get install chromium)")
+        pytest.skip("headless Chromium not installed (apt-get install chromium); CI installs it")
+    return exe
+
+
+def run_chromium(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", f"--user-data-dir={profile}", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+class Board(HTMLParser):
+    """The measured table of a dumped DOM: its attributes and, per row, model -> {k: data-value}."""
+
+    def __init__(self):
+        super().__init__()
+        self.attrs: dict = {}
+        self.rows: dict[tuple[str, str], dict[str, str]] = {}  # (model, protocol) -> {k: data-value}
+        self.published_rows = 0
+        self._in_board = False
+        self._row: str | None = None
+        self.active: list[str] = []
+        self.plot_alt = ""
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table" and a.get("id") == "board":
+            self._in_board, self.attrs = True, a
+        elif tag == "table":
+            self._in_board = False
+        elif self._in_board and tag == "tr" and "data-model" in a:
+            self._row = (a["data-model"], a["data-protocol"])
+            self.rows[self._row] = {}
+        elif self._in_board and tag == "td" and self._row and "data-k" in a:
+            self.rows[self._row][a["data-k"]] = a.get("data-value", "")
+        elif tag == "tr" and a.get("class") == "published-row":
+            self.published_rows += 1
+        elif tag == "button" and a.get("class") == "active":
+            self.active.append(a.get("id", ""))
+        elif tag == "img" and a.get("id") == "plot-img":
+            self.plot_alt = a.get("alt", "")
+
+
+def dump(exe: str, profile: Path, url: str) -> Board:
+    proc = run_chromium(exe, profile, "--dump-dom", url)
+    board = Board()
+    board.feed(proc.stdout)
+    return board
+
+
+def expected(runs, metric: str, split: str) -> dict[str, dict[str, str]]:
+    want = {}
+    for model, raw in (("student-a", runs["api"]), (runs["ckpt"], runs["hf"])):
+        want[model] = {t.split("_k")[1]: raw["results"][t].get(f"{metric},judged")
+                       for t in TASKS if t.startswith(f"skillmix_{split}_")}
+    return want
+
+
+def test_page_in_headless_chromium_shows_every_row_and_switches(runs, site, tmp_path):
+    exe = chromium()
+    page = (site["out"] / "index.html").as_uri()
+    models = {("student-a", "single-turn"), ("student-a", "two-turn"), (runs["ckpt"], "single-turn"),
+              ("student-bad", "single-turn")}
+
+    first = dump(exe, tmp_path / "p1", page)
+    assert first.attrs["data-metric"] == "full_marks" and first.attrs["data-split"] == "heldout"
+    assert set(first.rows) == models
+    assert first.published_rows == sum(p.metric == "full_marks" for p in load_published())
+    assert {"metric-full_marks", "split-heldout"} <= set(first.active)
+
+    for metric, split in (("all_skills", "train"), ("skills_fraction", "heldout")):
+        board = dump(exe, tmp_path / f"p-{metric}", f"{page}#metric={metric}&split={split}")
+        assert board.attrs["data-metric"] == metric and board.attrs["data-split"] == split
+        assert set(board.rows) == models
+        for model, cells in expected(runs, metric, split).items():
+            for k, v in cells.items():
+                shown = board.rows[(model, "single-turn")][k]
+                assert (shown == "") if v is None else float(shown) == pytest.approx(v), (metric, split, model, k)
+        assert board.plot_alt.startswith({"all_skills": "Ratio of All Skills", "skills_fraction": "Skills Fraction"}[metric])
+
+    # the real click handlers: buttons, then a sortable column header (ascending on a second click)
+    clicked = dump(exe, tmp_path / "p-click", f"{page}#click=metric-all_skills,split-train,sort-k3,sort-k3")
+    assert clicked.attrs["data-metric"] == "all_skills" and clicked.attrs["data-split"] == "train"
+    assert {"metric-all_skills", "split-train"} <= set(clicked.active)
+    values = [float(cells["3"]) if cells.get("3") else None for cells in clicked.rows.values()]
+    present = [v for v in values if v is not None]
+    assert present == sorted(present) and values[: len(present)] == present  # missing cells last
+
+    shot = tmp_path / "leaderboard.png"
+    run_chromium(exe, tmp_path / "p-shot", "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1400,1000",
+                 f"{page}#metric=all_skills&split=train")
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    keep = os.environ.get("SKILLMIX_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / "leaderboard.png")

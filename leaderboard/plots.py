@@ -25,7 +25,7 @@ def plot_metric(rows: list[Row], metric: str, cols: dict[str, list[int]], out: P
     # train and held-out always (as in the paper), "all" when measured
     splits = [s for s in ("train", "heldout") if s in cols or "all" not in cols] + (["all"] if "all" in cols else [])
     fig, axes = plt.subplots(1, len(splits), figsize=(5.2 * len(splits), 4.0), squeeze=False, sharey=True)
-    markers = "osD^v<>pX*"
+    markers = "osD^v<>pX*"  # with the colour, fixed per row so a model looks the same in every panel
     for ax, split in zip(axes[0], splits):
         ks = cols.get(split, [])
         drawn = 0
@@ -35,7 +35,7 @@ def plot_metric(rows: list[Row], metric: str, cols: dict[str, list[int]], out: P
             if not pts:
                 continue
             ax.errorbar([k for k, _ in pts], [s.value for _, s in pts], yerr=[s.stderr or 0.0 for _, s in pts],
-                        marker=markers[i % len(markers)], capsize=3, label=_short(r.label, r))
+                        marker=markers[i % len(markers)], color=f"C{i % 10}", capsize=3, label=_short(r.label, r))
             drawn += 1
         ax.set_title(f"{SPLIT_LABELS[split]} skills and topics")
         ax.set_xlabel("k (number of skills)")

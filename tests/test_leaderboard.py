@@ -364,3 +364,23 @@ def test_page_in_headless_chromium_shows_every_row_and_switches(runs, site, tmp_
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "leaderboard.png")
+
+
+def test_task_with_every_item_unscored_shows_its_count_not_a_zero(runs):
+    from skillmix.leaderboard.render import cell_text
+    from skillmix.leaderboard.results import parse_results
+    from skillmix.leaderboard.table import build_rows
+
+    raw = copy.deepcopy(runs["api"])
+    row = raw["results"]["skillmix_heldout_k3"]
+    for m in METRICS:  # what lm-eval writes when no item produced the metric
+        row.pop(f"{m},judged")
+        row.pop(f"{m}_stderr,judged")
+    row["unscored,judged"] = 2
+    raw["config"]["model_args"] = "model=student-z,num_concurrent=4"  # the string form
+    entries, warnings = parse_results(raw, "x/results_2024-01-01T00-00-00.json")
+    assert not warnings
+    e = next(e for e in entries if e.task == "skillmix_heldout_k3")
+    assert e.model == "student-z" and e.unscored == 2 and all(e.stats[m].value is None for m in METRICS)
+    (r,) = build_rows(entries)
+    assert cell_text(r, "full_marks", "heldout", 3) == "— (n=2, 2 unscored)"

@@ -26,6 +26,7 @@ from skillmix.leaderboard.results import METRICS, load, newest
 
 TASKS = ["skillmix_heldout_k2", "skillmix_heldout_k3", "skillmix_train_k2", "skillmix_train_k3"]
 LEADERBOARD = str(Path(sys.executable).with_name("skillmix-leaderboard"))
+SKILLMIX_EVAL = str(Path(sys.executable).with_name("skillmix-eval"))
 
 
 def topic_judge(salt: str, unscored: bool):
@@ -51,8 +52,8 @@ def topic_judge(salt: str, unscored: bool):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two real lm_eval runs in parallel, then a malformed file, a foreign results file, an older run of
-    the API student with other numbers and a two-turn result (the shape skillmix-eval writes)."""
+    """Two real lm_eval runs and a real skillmix-eval (two-turn) run in parallel, then a malformed file,
+    a foreign results file and an older run of the API student with other numbers."""
     from tiny_model import build_tiny_model
 
     root = tmp_path_factory.mktemp("leaderboard")
@@ -73,7 +74,19 @@ def runs(tmp_path_factory):
                "SKILLMIX_CACHE": str(root / f"{name}.sqlite")}
         procs[name] = run_lm_eval([*args, "--tasks", ",".join(TASKS), "--limit", "2"], out, env)
 
-    jobs = [threading.Thread(target=run, args=("api", [
+    def two_turn():
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "SKILLMIX_CACHE": str(root / "two-turn.sqlite")}
+        env.pop("SKILLMIX_JUDGE", None)
+        procs["two-turn"] = subprocess.run(
+            [SKILLMIX_EVAL, "--model", "local-chat-completions", "--model_args",
+             f"model=student-a,base_url={api_srv.openai_url}/chat/completions,num_concurrent=4",
+             "--tasks", ",".join(TASKS[:2]), "--limit", "2", "--output_path", str(out / "two-turn" / "student-a"),
+             "--judge", f"openai-compatible:fake-judge@{api_srv.openai_url}"],
+            capture_output=True, text=True, env=env, timeout=600, cwd=root)
+
+    jobs = [threading.Thread(target=two_turn),
+            threading.Thread(target=run, args=("api", [
                 "--model", "local-chat-completions", "--apply_chat_template", "--model_args",
                 f"model=student-a,base_url={api_srv.openai_url}/chat/completions,num_concurrent=4"], api_srv)),
             threading.Thread(target=run, args=("hf", [
@@ -89,25 +102,21 @@ def runs(tmp_path_factory):
         hf_srv.stop()
     for name, proc in procs.items():
         assert proc.returncode == 0, f"{name}: {proc.stderr[-3000:]}"
-    real = sorted(out.rglob("results_*.json"))
+    (two_file,) = (out / "two-turn").rglob("results_*.json")
+    real = sorted(f for f in out.rglob("results_*.json") if f != two_file)
     assert len(real) == 2
     api_file = next(f for f in real if f.parent.name == "student-a")
     hf_file = next(f for f in real if f != api_file)
     api = json.loads(api_file.read_text())
 
-    # An older run of the same student, judge and protocol: hidden unless --all.
+    # An older run of the same student, judge and protocol: hidden unless --all. With a group row,
+    # as lm_eval writes when run on the group skillmix_train.
     older = copy.deepcopy(api)
     older["date"] = api["date"] - 86400
     for t in TASKS:
         older["results"][t].update({"full_marks,judged": 0.0, "all_skills,judged": 0.0, "skills_fraction,judged": 0.0})
+    older["results"]["skillmix_train"] = {"alias": "skillmix_train", "full_marks,judged": 0.0}
     (api_file.parent / "results_2020-01-01T00-00-00.000000.json").write_text(json.dumps(older))
-    # The two-turn protocol (skillmix-eval's shape: config.protocol, string model_args, a group row).
-    two = copy.deepcopy(api)
-    two["config"].update(protocol="two-turn", model="local-chat-completions", model_args="model=student-a,num_concurrent=4")
-    two["results"] = {t: dict(api["results"][t], **{"full_marks,judged": 0.5}) for t in TASKS[:2]}
-    two["results"]["skillmix_heldout"] = {"alias": "skillmix_heldout", "full_marks,judged": 0.5}
-    (out / "two-turn" / "student-a").mkdir(parents=True)
-    (out / "two-turn" / "student-a" / "results_2030-01-01T00-00-00.000000.json").write_text(json.dumps(two))
     # A foreign lm-eval results file: the same layout, only a non-SKILL-MIX task.
     foreign = copy.deepcopy(api)
     foreign["results"] = {"arc_easy": {"alias": "arc_easy", "acc,none": 0.5, "acc_stderr,none": 0.1}}
@@ -125,7 +134,7 @@ def runs(tmp_path_factory):
     (out / "student-bad").mkdir()
     (out / "student-bad" / "results_2024-05-01T10-00-00.000000.json").write_text(json.dumps(bad_task))
     return {"root": root, "out": out, "api": api, "hf": json.loads(hf_file.read_text()), "ckpt": str(ckpt),
-            "api_file": api_file, "hf_file": hf_file}
+            "api_file": api_file, "hf_file": hf_file, "two": json.loads(two_file.read_text())}
 
 
 # ----------------------------------------------------------------------------- reading
@@ -149,7 +158,10 @@ def test_reads_real_results_keeps_newest_and_names_bad_files(runs):
                 assert e.stats[m].value == row.get(f"{m},judged")
             assert e.unscored == row["unscored,judged"] and e.n == raw["n-samples"][t]["effective"] == 2
             assert e.judge == raw["configs"][t]["metadata"]["judge"]
-    assert by[("student-a", "two-turn", "skillmix_heldout_k2")].stats["full_marks"].value == 0.5
+    for t in TASKS[:2]:
+        e = by[("student-a", "two-turn", t)]
+        assert e.stats["full_marks"].value == runs["two"]["results"][t]["full_marks,judged"]
+        assert e.judge == runs["two"]["configs"][t]["metadata"]["judge"]
     assert by[(runs["ckpt"], "single-turn", "skillmix_train_k2")].provenance["base_model"] == "tiny-base"
     # the student-bad file still contributes its readable tasks
     assert {e.task for e in kept if e.model == "student-bad"} == set(TASKS) - {"skillmix_train_k2"}

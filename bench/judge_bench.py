@@ -23,8 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_llm_server.py"), "--latency", str(latency)],
+SERVERS = {"aio": ROOT / "bench" / "aio_server.py", "threaded": ROOT / "tests" / "fake_llm_server.py"}
+
+
+def start_server(latency: float, kind: str = "aio") -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen([sys.executable, str(SERVERS[kind]), "--latency", str(latency)],
                             stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line.startswith("PORT "):
@@ -40,6 +43,8 @@ def main(argv=None) -> dict:
     p.add_argument("--items", type=int, default=100)
     p.add_argument("--generations", type=int, default=3)
     p.add_argument("--gradings", type=int, default=3)
+    p.add_argument("--server", choices=sorted(SERVERS), default="aio",
+                   help="aio: an asyncio server (default); threaded: the tests' stdlib server")
     args = p.parse_args(argv)
 
     from skillmix.grading import resolve_judge
@@ -50,7 +55,7 @@ def main(argv=None) -> dict:
              for it in items for g in range(args.generations)]
     n_calls = len(pairs) * args.gradings
     ideal = n_calls * args.latency / args.concurrency
-    server, port = start_server(args.latency)
+    server, port = start_server(args.latency, args.server)
     try:
         spec = f"openai-compatible:bench@http://127.0.0.1:{port}/v1"
         with tempfile.TemporaryDirectory() as tmp:

@@ -11,6 +11,7 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 from .catalog import Catalog, default_catalog
 
@@ -74,11 +75,18 @@ def sample_items(
             f"asked for {n} items of split {split!r} with k={k}, but only {total} distinct "
             f"(skill set, topic) combinations exist"
         )
-    rng = _rng(split, k, seed)
-    seen: set[tuple[frozenset[str], str]] = set()
+    return draw_items(_rng(split, k, seed), skills, topics, k, n, lambda i: f"{split}-k{k}-{i:03d}", split)
+
+
+def draw_items(rng: random.Random, skills: list[str], topics: list[str], k: int, n: int,
+               make_id: Callable[[int], str], split: str, exclude: Iterable[tuple[frozenset[str], str]] = ()) -> list[Item]:
+    """``n`` items of k distinct skills and a topic, no (skill set, topic) twice or in ``exclude``.
+
+    Rejection sampling keeps the prefix property; it is only slow when n is close to the
+    number of combinations, which only tiny splits allow. Callers check that n is possible.
+    """
+    seen = set(exclude)
     items: list[Item] = []
-    # Rejection sampling keeps the prefix property; it stays fast because it is only slow
-    # when n is close to the number of combinations, which only tiny splits allow.
     while len(items) < n:
         chosen = tuple(rng.sample(skills, k))
         topic = rng.choice(topics)
@@ -86,5 +94,5 @@ def sample_items(
         if key in seen:
             continue
         seen.add(key)
-        items.append(Item(f"{split}-k{k}-{len(items):03d}", split, k, chosen, topic))
+        items.append(Item(make_id(len(items)), split, k, chosen, topic))
     return items

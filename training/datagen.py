@@ -35,7 +35,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from skillmix_tasks.catalog import Catalog, default_catalog
 from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer, grader_prompt, student_turn2, two_turn_messages
-from skillmix_tasks.sampling import DEFAULT_N, DEFAULT_SEED, MAX_K, Item, sample_items
+from skillmix_tasks.sampling import DEFAULT_N, DEFAULT_SEED, MAX_K, Item, draw_items, sample_items
 from skillmix_tasks.scoring import GenerationScore, Unscored
 
 from skillmix.grading.backends import Usage, make_backend
@@ -94,18 +94,8 @@ def sample_pool(k: int, n: int, *, skills_split: str, topics_split: str, seed: i
         raise ValueError(f"pool of {n} for k={k} is larger than the {total} distinct (skill set, topic) "
                          f"combinations of {skills_split} skills x {topics_split} topics"
                          + (f" (after leaving out {len(excluded)} evaluation items)" if excluded else ""))
-    rng = _pool_rng(k, skills_split, topics_split, seed)
-    seen = set(excluded)
-    items: list[Item] = []
-    while len(items) < n:
-        chosen = tuple(rng.sample(skills, k))
-        topic = rng.choice(topics)
-        key = (frozenset(chosen), topic)
-        if key in seen:
-            continue
-        seen.add(key)
-        items.append(Item(f"d-k{k}-{len(items):05d}", "datagen", k, chosen, topic))
-    return items
+    return draw_items(_pool_rng(k, skills_split, topics_split, seed), skills, topics, k, n,
+                      lambda i: f"d-k{k}-{i:05d}", "datagen", exclude=excluded)
 
 
 # ----------------------------------------------------------------------------- leakage guard

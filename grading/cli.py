@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from skillmix_tasks.catalog import default_catalog
+from skillmix_tasks.jsonl import iter_objects
 from skillmix_tasks.metrics import item_metrics, summarize
 from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer
 from skillmix_tasks.sampling import Item
@@ -81,21 +82,9 @@ def _strings(resps: Any) -> list[str]:
 def read_pairs(path: str | Path) -> list[tuple[Item, str]]:
     """(item, text) pairs from an lm-eval samples file or a plain JSONL file."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read ({e})") from None
     pairs: list[tuple[Item, str]] = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for n, obj in iter_objects(path, InputError):
         where = f"{path}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{where}: expected a JSON object")
         if "doc" in obj and "resps" in obj:
             item = _item(obj["doc"], where)
             try:

@@ -127,8 +127,9 @@ def run(args: argparse.Namespace) -> Path:
     gens = GenerationLog(out_dir / "two_turn_generations.jsonl")
 
     docs = {t: build_docs(split, k, n_items, seed)[: args.limit or None] for t, split, k in tasks}
-    turn1 = [(t, d, r, _chat(lm, two_turn_messages(Item.from_dict(d))))
-             for t, _, _ in tasks for d in docs[t] for r in range(args.repeats)]
+    # Turn 1 is the same chat for every repeat of an item: template it once.
+    first = {(t, d["id"]): _chat(lm, two_turn_messages(Item.from_dict(d))) for t, _, _ in tasks for d in docs[t]}
+    turn1 = [(t, d, r, first[(t, d["id"])]) for t, _, _ in tasks for d in docs[t] for r in range(args.repeats)]
     _generate_turn(lm, gens, turn1, 1, gen_kwargs)
     turn2 = [(t, d, r, _chat(lm, two_turn_messages(Item.from_dict(d), [gens.done[(t, d["id"], r, 1)]])))
              for t, d, r, _ in turn1]
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> Path:
                     metrics = {**im, "unscored": 0}
                 verdict["generations"] = [g.to_dict() for g in doc_grades]
             rows.append({"doc_id": doc_id, "doc": d, "target": "", "protocol": PROTOCOL,
-                         "arguments": [[str(_chat(lm, two_turn_messages(Item.from_dict(d))))]],
+                         "arguments": [[str(first[(t, d["id"])])]],
                          "resps": [[[gens.done[(t, d["id"], r, 1)], gens.done[(t, d["id"], r, 2)]]
                                     for r in range(args.repeats)]],
                          "filtered_resps": [json.dumps(verdict, ensure_ascii=False)], "filter": "judged",

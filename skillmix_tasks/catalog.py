@@ -7,9 +7,10 @@ line and fails with an error that names the file, the line and the field.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from .jsonl import iter_objects
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -93,22 +94,12 @@ def _check_split(split: str) -> None:
 
 
 def _read_jsonl(path: Path, fields: tuple[str, ...]) -> list[tuple[int, dict]]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CatalogError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise CatalogError(f"{path}:{lineno}: expected a JSON object")
-            for field in fields:
-                value = obj.get(field)
-                if not isinstance(value, str) or not value.strip():
-                    raise CatalogError(f"{path}:{lineno}: field {field!r} is missing or empty")
-            rows.append((lineno, obj))
+    rows = list(iter_objects(path, CatalogError))
+    for lineno, obj in rows:
+        for field in fields:
+            value = obj.get(field)
+            if not isinstance(value, str) or not value.strip():
+                raise CatalogError(f"{path}:{lineno}: field {field!r} is missing or empty")
     return rows
 
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from skillmix_tasks.jsonl import iter_objects
 from skillmix_tasks.catalog import Catalog, default_catalog
 from skillmix_tasks.prompts import skill_name
 
@@ -96,18 +97,9 @@ def audit_file(path: str | Path, auditor: Auditor | None = None) -> tuple[int, l
     path = Path(path)
     findings: list[Finding] = []
     n = 0
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object")
-            n += 1
-            findings += auditor.row(row, str(path), lineno)
+    for lineno, row in iter_objects(path):
+        n += 1
+        findings += auditor.row(row, str(path), lineno)
     return n, findings
 
 

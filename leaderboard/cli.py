@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--all", action="store_true",
                    help="a row per results file instead of the newest result per (model, task, protocol, judge)")
     p.add_argument("--published", type=Path, help="published reference numbers (YAML; default: the bundled file)")
+    p.add_argument("--note", help="a line shown above the tables (e.g. that the judge is a demo, not a real grader)")
     p.add_argument("--no-published", action="store_true", help="leave out the published reference rows")
     return p.parse_args(argv)
 
@@ -64,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         png = plot_metric(rows, m, cols, out)
         plots[m] = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
     (out / "leaderboard.md").write_text(
-        markdown(rows, cols, metrics, published, loaded.files, loaded.warnings, args.baseline), encoding="utf-8")
+        markdown(rows, cols, metrics, published, loaded.files, loaded.warnings, args.baseline, args.note), encoding="utf-8")
     write_csv(rows, cols, out / "leaderboard.csv")
     write_published_csv(published, out / "published.csv")
     data = page_data(rows, cols, published, args.metric or "full_marks", loaded.files, loaded.warnings,
-                     args.baseline, plots)
+                     args.baseline, plots, args.note)
     (out / "index.html").write_text(index_html(data), encoding="utf-8")
     print(f"{len(rows)} measured row(s) from {len(loaded.files)} results file(s) "
           f"({len(loaded.warnings)} warning(s)) -> {out}/index.html, leaderboard.md, leaderboard.csv")

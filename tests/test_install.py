@@ -53,9 +53,19 @@ def test_wheel_installs_the_packages_and_data(fresh_venv):
     assert path.startswith(str(site)), "imported from the checkout instead of the install"
     assert counts == "101 100" and item_id == "heldout-k3-001"
     # Nothing generic lands at the top level of site-packages.
-    for generic in ("grading", "training", "leaderboard", "tests"):
+    for generic in ("grading", "training", "leaderboard", "pipeline", "tests"):
         assert not (site / generic).exists(), generic
     assert (site / "skillmix_lmeval.pth").read_text().strip() == "import skillmix_tasks._lmeval_hook"
+
+
+def test_pipeline_finds_its_bundled_configs_outside_the_checkout(fresh_venv):
+    py, site, root = fresh_venv
+    out = subprocess.run([str(py), "-m", "skillmix.pipeline", "--config", "paper", "--dry-run",
+                          "stages=[train,eval]", "eval.k=[3]"], capture_output=True, text=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": ""})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert str(site / "skillmix" / "training" / "configs" / "paper.yaml") in out.stdout  # the bundled trainer config
+    assert '"judge_calls": 14400' in out.stdout  # 8 models x 2 tasks x 100 items x 3 generations x 3 gradings
 
 
 def test_bare_lm_eval_finds_the_tasks_in_the_fresh_install(fresh_venv):

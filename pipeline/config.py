@@ -1,0 +1,256 @@
+"""The pipeline's configuration: one YAML file, ``key=value`` overrides (dotted for sections),
+``${ENV_VAR}`` expansion in strings. Every error names the field (``eval.limit: ...``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+PROTOCOLS = ("single-turn", "two-turn")
+STAGES = ("datagen", "train", "eval", "leaderboard")
+SPLITS = ("train", "heldout", "all")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class PipelineConfigError(ValueError):
+    """A configuration value that cannot be used; the message starts with the field name."""
+
+
+@dataclass
+class Student:
+    name: str  # short label: output folders are <name>-<mixture>
+    model: str  # HF checkpoint folder or hub id
+
+
+@dataclass
+class DatagenSection:
+    teacher: str | None = None  # teacher spec (openai:<model>, anthropic:<model>, hf:<dir>, ...)
+    judge: str | None = None  # grader of the teacher's texts (default: eval.judge)
+    k: list[int] = field(default_factory=lambda: [1, 2, 3])
+    pool: list[int] = field(default_factory=lambda: [5000, 10000, 10000])
+    args: list[str] = field(default_factory=list)  # extra skillmix-datagen flags
+
+
+@dataclass
+class TrainSection:
+    config: str = "paper"  # skillmix-train YAML: a path, or the name of a bundled one
+    mixtures: dict[str, list[int]] = field(default_factory=lambda: {"d1": [1], "d12": [1, 2], "d123": [1, 2, 3]})
+    overrides: list[str] = field(default_factory=list)  # skillmix-train key=value overrides
+    launcher: list[str] = field(default_factory=list)  # e.g. [accelerate, launch, --config_file, multi_gpu.yaml]
+
+
+@dataclass
+class EvalSection:
+    judge: str | None = None  # default: $SKILLMIX_JUDGE
+    judge_config: dict[str, Any] = field(default_factory=dict)  # judge settings (n_gradings, max_tokens, ...)
+    splits: list[str] = field(default_factory=lambda: ["train", "heldout"])
+    k: list[int] = field(default_factory=lambda: [2, 3, 4, 5])
+    protocols: list[str] = field(default_factory=lambda: ["two-turn"])
+    model: str = "hf"  # lm-eval model type (hf, vllm, ...)
+    model_args: str = ""  # appended to pretrained=<checkpoint>, e.g. dtype=bfloat16
+    batch_size: str | None = None
+    device: str | None = None
+    limit: int | None = None  # items per task (a prefix of the 100); None: all
+    repeats: int | None = None  # two-turn generations per item (default 3, as published)
+    gen_kwargs: str | None = None
+    args: list[str] = field(default_factory=list)  # extra lm_eval / skillmix-eval flags
+
+
+@dataclass
+class PipelineConfig:
+    out: str = "runs/pipeline"  # every stage writes under here; a re-run skips what is done
+    students: list[Student] = field(default_factory=list)
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    cache: str | None = None  # judge/teacher SQLite cache (default <out>/cache.sqlite)
+    datagen: DatagenSection = field(default_factory=DatagenSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    leaderboard_note: str | None = None  # a line shown above the leaderboard
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path: str | Path, overrides: list[str] | None = None) -> "PipelineConfig":
+        path = resolve_config_path(path)
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise PipelineConfigError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(values, dict):
+            raise PipelineConfigError(f"{path}: expected a mapping of field: value")
+        for item in overrides or []:
+            key, sep, raw = item.partition("=")
+            if not sep or not key.strip():
+                raise PipelineConfigError(f"{item!r}: overrides are key=value (dotted keys for sections: eval.limit=5)")
+            _set_dotted(values, key.strip().replace("-", "_"), yaml.safe_load(raw) if raw != "" else None)
+        try:
+            return _build(cls, _expand(values, ""), "").validate()
+        except PipelineConfigError as e:
+            raise PipelineConfigError(f"{path}: {e}") from None
+
+    def validate(self) -> "PipelineConfig":
+        bad = [s for s in self.stages if s not in STAGES]
+        if bad:
+            raise PipelineConfigError(f"stages: unknown {bad} (known: {', '.join(STAGES)})")
+        if ("train" in self.stages or "eval" in self.stages) and not self.students:
+            raise PipelineConfigError("students: required, a list of {name, model}")
+        names = [s.name for s in self.students]
+        if len(set(names)) != len(names):
+            raise PipelineConfigError(f"students: names must be distinct, got {names}")
+        for i, s in enumerate(self.students):
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", s.name):
+                raise PipelineConfigError(f"students[{i}].name: letters, digits, '.', '_' or '-' only, got {s.name!r}")
+        d = self.datagen
+        if "datagen" in self.stages:
+            if not d.teacher:
+                raise PipelineConfigError("datagen.teacher: required when the datagen stage runs")
+            if len(d.pool) not in (1, len(d.k)):
+                raise PipelineConfigError(f"datagen.pool: {len(d.pool)} sizes for {len(d.k)} k values {d.k}")
+        for name, ks in self.train.mixtures.items():
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+                raise PipelineConfigError(f"train.mixtures.{name}: a mixture name is letters, digits, '.', '_', '-'")
+            missing = sorted(set(ks) - set(d.k))
+            if "train" in self.stages and missing:
+                raise PipelineConfigError(f"train.mixtures.{name}: k={missing} is not generated (datagen.k is {d.k})")
+        e = self.eval
+        for field_name, values, known in (("eval.splits", e.splits, SPLITS), ("eval.protocols", e.protocols, PROTOCOLS)):
+            bad = [v for v in values if v not in known]
+            if bad:
+                raise PipelineConfigError(f"{field_name}: unknown {bad} (known: {', '.join(known)})")
+        if any(k < 1 for k in e.k):
+            raise PipelineConfigError(f"eval.k: positive integers, got {e.k}")
+        if e.limit is not None and e.limit < 1:
+            raise PipelineConfigError(f"eval.limit: must be >= 1, got {e.limit}")
+        return self
+
+    # ------------------------------------------------------------------ derived paths
+    @property
+    def root(self) -> Path:
+        return Path(self.out)
+
+    @property
+    def cache_path(self) -> str:
+        return self.cache or str(self.root / "cache.sqlite")
+
+    @property
+    def eval_judge(self) -> str | None:
+        return self.eval.judge or os.environ.get("SKILLMIX_JUDGE")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A file path, or the name of a bundled config (``paper``, ``tiny``, ``quickstart``)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    bundled = CONFIG_DIR / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
+    if bundled.is_file() and (len(p.parts) == 1 or p.parent.name == "configs"):
+        return bundled
+    known = ", ".join(sorted(f.stem for f in CONFIG_DIR.glob("*.yaml")))
+    raise PipelineConfigError(f"{path}: no such config file (bundled configs: {known})")
+
+
+def _set_dotted(values: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = values
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise PipelineConfigError(f"{'.'.join(parts[:i + 1])}: is not a section, cannot set {key}")
+        node = child
+    node[parts[-1]] = value
+
+
+def _expand(value: Any, where: str) -> Any:
+    """``${VAR}`` in strings from the environment; an unset variable is an error naming the field."""
+    if isinstance(value, str):
+        def sub(m: re.Match) -> str:
+            if m.group(1) not in os.environ:
+                raise PipelineConfigError(f"{where}: environment variable {m.group(1)} is not set")
+            return os.environ[m.group(1)]
+        return _ENV.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    """A dataclass from a mapping, checking every key and the simple types."""
+    if not isinstance(values, dict):
+        raise PipelineConfigError(f"{where or 'config'}: expected a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        name = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            raise PipelineConfigError(f"{name}: unknown field (known: {', '.join(fields)})")
+        kwargs[key] = _coerce(name, value, fields[key].type)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # a required field (Student.name/model) is missing
+        raise PipelineConfigError(f"{where or 'config'}: {e}") from None
+
+
+_SECTIONS = {"Student": Student, "DatagenSection": DatagenSection, "TrainSection": TrainSection,
+             "EvalSection": EvalSection}
+
+
+def _coerce(name: str, value: Any, hint: str) -> Any:
+    hint = hint.replace(" ", "")
+    optional = hint.endswith("|None")
+    base = hint[:-5] if optional else hint
+    if value is None:
+        if optional:
+            return None
+        raise PipelineConfigError(f"{name}: may not be null")
+    if base in _SECTIONS:
+        return _build(_SECTIONS[base], value, name)
+    if base == "list[Student]":
+        if not isinstance(value, list):
+            raise PipelineConfigError(f"{name}: expected a list of {{name, model}}, got {value!r}")
+        return [_build(Student, v, f"{name}[{i}]") for i, v in enumerate(value)]
+    if base in ("list[int]", "list[str]"):
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            text = str(value)
+            # "train,heldout" and "1,2,3" are comma lists; "accelerate launch --num_processes 4" is a command line
+            value = shlex.split(text) if base == "list[str]" and " " in text.strip() else \
+                [v.strip() for v in text.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise PipelineConfigError(f"{name}: expected a list, got {value!r}")
+        return [_coerce(f"{name}[{i}]", v, base[5:-1]) for i, v in enumerate(value)]
+    if base == "dict[str,list[int]]":
+        if not isinstance(value, dict):
+            raise PipelineConfigError(f"{name}: expected a mapping of name: [k, ...], got {value!r}")
+        return {str(k): _coerce(f"{name}.{k}", v, "list[int]") for k, v in value.items()}
+    if base == "dict[str,Any]":
+        if not isinstance(value, dict):
+            raise PipelineConfigError(f"{name}: expected a mapping, got {value!r}")
+        return dict(value)
+    if base == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            try:
+                if isinstance(value, bool) or float(value) != int(float(value)):
+                    raise ValueError
+                value = int(float(value))
+            except (TypeError, ValueError):
+                raise PipelineConfigError(f"{name}: expected an integer, got {value!r}") from None
+        return value
+    if base == "str":
+        if isinstance(value, (dict, list)):
+            raise PipelineConfigError(f"{name}: expected a string, got {value!r}")
+        return str(value)
+    raise AssertionError(f"unhandled type {hint} for {name}")  # a field type this loader does not know

@@ -1,0 +1,85 @@
+"""``skillmix-pipeline --dry-run``: the judge and teacher calls a configuration implies, and their cost.
+
+Nothing is called. The datagen estimate is skillmix-datagen's own dry run (cache-aware); the eval
+estimate is an upper bound (the student texts do not exist yet, so no cached grading is subtracted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+from skillmix.grading.cost import TYPICAL_REPLY_TOKENS, estimate_tokens, price_for
+from skillmix.grading.specs import JudgeSettings, parse_spec
+from skillmix_tasks import grader_prompt, sample_items
+
+from .config import PipelineConfig
+from .stages import eval_models
+
+TYPICAL_STUDENT_TEXT = "x" * 4 * 120  # a few sentences, ~120 tokens
+
+
+@contextlib.contextmanager
+def _placeholder_keys() -> Iterator[None]:
+    """A dry run makes no call, so a missing API key is not an error: clients are built with a
+    placeholder that never leaves this process."""
+    added = [v for v in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY") if not os.environ.get(v)]
+    for v in added:
+        os.environ[v] = "dry-run-placeholder"
+    try:
+        yield
+    finally:
+        for v in added:
+            os.environ.pop(v, None)
+
+
+def datagen_estimate(config: PipelineConfig, cmd: list[str]) -> dict:
+    from skillmix.training.datagen import build_parser, run
+
+    args = cmd[3:]  # after [python, -m, module]
+    if not Path(config.cache_path).is_file():  # do not create the cache just to look into it
+        args = args + ["--cache", "off"]
+    with _placeholder_keys():
+        return run(build_parser().parse_args(args + ["--dry-run"]))
+
+
+def eval_estimate(config: PipelineConfig) -> dict:
+    e = config.eval
+    spec = parse_spec(config.eval_judge) if config.eval_judge else None
+    settings = JudgeSettings()
+    n_grad = int(e.judge_config.get("n_gradings", settings.n_gradings))
+    max_tokens = int(e.judge_config.get("max_tokens", settings.max_tokens))
+    repeats = e.repeats if e.repeats is not None else 3
+    n_items = e.limit or 100
+    models = eval_models(config)
+    per_task_in = {}
+    for split in e.splits:
+        for k in e.k:
+            items = sample_items(split, k, n_items)
+            per_task_in[(split, k)] = sum(estimate_tokens(grader_prompt(it, TYPICAL_STUDENT_TEXT)) for it in items)
+    texts_per_model = len(e.protocols) * repeats * n_items * len(per_task_in)
+    calls = len(models) * texts_per_model * n_grad
+    n_in = len(models) * len(e.protocols) * repeats * n_grad * sum(per_task_in.values())
+    n_out = calls * min(max_tokens, TYPICAL_REPLY_TOKENS)
+    price = price_for(spec, e.judge_config.get("prices")) if spec else None
+    return {"judge": str(spec) if spec else None, "models": [m for _, m in models], "protocols": e.protocols,
+            "tasks": [f"skillmix_{s}_k{k}" for s, k in per_task_in], "items_per_task": n_items,
+            "generations_per_item": repeats, "gradings_per_text": n_grad, "texts": len(models) * texts_per_model,
+            "judge_calls": calls, "input_tokens_est": n_in, "output_tokens_est": n_out,
+            "judge_cost_est": None if price is None else round(price.cost(n_in, n_out), 2)}
+
+
+def training_estimate(config: PipelineConfig) -> dict:
+    """Sequences and tokens the fine-tuning runs process (an upper bound: every sequence at max_length)."""
+    from skillmix.training.config import TrainConfig
+
+    from .stages import train_config_path
+
+    path = train_config_path(config)
+    tc = TrainConfig.from_sources(path, [o for o in config.train.overrides if "=" in o])
+    runs = len(config.students) * len(config.train.mixtures)
+    seqs = tc.max_steps * tc.global_batch_size
+    return {"config": path, "runs": runs, "steps_per_run": tc.max_steps, "sequences_per_run": seqs,
+            "max_tokens_per_run": seqs * tc.max_length}

@@ -1,0 +1,193 @@
+"""The pipeline's units of work, each a command line of the project's own CLIs.
+
+A unit is done when its stamp (``<out>/.pipeline/<id>.json``, written after the command exits 0)
+records the same command and its outputs exist. A re-run skips done units and re-runs a unit whose
+command changed; a killed unit runs again and resumes from what its CLI already wrote (the
+datagen/judge SQLite cache, the trainer's accelerate states, skillmix-eval's generation log).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .config import PipelineConfig
+
+
+@dataclass
+class Unit:
+    stage: str
+    id: str  # unique, file-name safe
+    cmd: list[str]
+    outputs: Callable[[], bool]  # True when the unit's outputs exist
+    env: dict[str, str] = field(default_factory=dict)
+    describe: str = ""
+
+    def stamp_path(self, root: Path) -> Path:
+        return root / ".pipeline" / f"{self.id}.json"
+
+    def key(self) -> dict:
+        return {"cmd": self.cmd, "env": self.env}
+
+    def status(self, root: Path) -> str:
+        """done | changed (stamp from another command) | todo."""
+        path = self.stamp_path(root)
+        if not path.is_file():
+            return "todo"
+        try:
+            stamp = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return "todo"
+        if stamp.get("key") != self.key():
+            return "changed"
+        return "done" if self.outputs() else "todo"
+
+    def run(self, root: Path, log: Callable[[str], None] = print) -> None:
+        env = {**os.environ, **self.env}
+        log(f"$ {shlex.join(self.cmd)}")
+        start = time.time()
+        proc = subprocess.run(self.cmd, env=env)
+        if proc.returncode != 0:
+            raise StageFailed(f"{self.stage} unit {self.id} failed (exit {proc.returncode}): {shlex.join(self.cmd)}")
+        if not self.outputs():
+            raise StageFailed(f"{self.stage} unit {self.id} exited 0 but left no outputs: {shlex.join(self.cmd)}")
+        path = self.stamp_path(root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"key": self.key(), "seconds": round(time.time() - start, 1),
+                                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n")
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+def _py(module: str) -> list[str]:
+    return [sys.executable, "-m", module]
+
+
+def _has(path: Path, pattern: str) -> Callable[[], bool]:
+    return lambda: any(path.glob(pattern))
+
+
+def data_file(config: PipelineConfig, k: int) -> Path:
+    return config.root / "data" / f"d_skillmix_k{k}.jsonl"
+
+
+def checkpoint_dir(config: PipelineConfig, student: str, mixture: str) -> Path:
+    return config.root / "train" / f"{student}-{mixture}"
+
+
+def datagen_units(config: PipelineConfig) -> list[Unit]:
+    d = config.datagen
+    out = config.root / "data"
+    cmd = _py("skillmix.training.datagen") + [
+        "--teacher", str(d.teacher), "--k", ",".join(map(str, d.k)), "--pool", ",".join(map(str, d.pool)),
+        "--out", str(out), "--cache", config.cache_path, "--no-progress"]
+    judge = d.judge or config.eval_judge
+    if judge:
+        cmd += ["--judge", judge]
+    cmd += d.args
+    files = [data_file(config, k) for k in d.k]
+    return [Unit("datagen", "datagen", cmd, lambda: all(f.is_file() for f in files),
+                 describe=f"teacher {d.teacher} writes D(k) for k={d.k}, graded by {judge}")]
+
+
+def train_config_path(config: PipelineConfig) -> str:
+    p = Path(config.train.config)
+    if p.is_file():
+        return str(p)
+    from skillmix.training import __file__ as training_init
+
+    bundled = Path(training_init).parent / "configs" / (p.name if p.suffix else f"{p.name}.yaml")
+    if bundled.is_file():
+        return str(bundled)
+    raise FileNotFoundError(f"train.config: {config.train.config}: no such file or bundled training config")
+
+
+def train_units(config: PipelineConfig) -> list[Unit]:
+    t = config.train
+    units = []
+    base = list(t.launcher) + ["-m", "skillmix.training"] if t.launcher else _py("skillmix.training")
+    for s in config.students:
+        for name, ks in t.mixtures.items():
+            out = checkpoint_dir(config, s.name, name)
+            data = "[" + ",".join(str(data_file(config, k)) for k in ks) + "]"
+            cmd = base + ["--config", train_config_path(config), f"model={s.model}", f"data={data}",
+                          f"output_dir={out}", f"run_name={s.name}-{name}", *t.overrides]
+            units.append(Unit("train", f"train-{s.name}-{name}", cmd,
+                              (lambda o=out: (o / "final" / "config.json").is_file()),
+                              describe=f"{s.name} on D({','.join(map(str, ks))}) -> {out}/final"))
+    return units
+
+
+def eval_models(config: PipelineConfig) -> list[tuple[str, str]]:
+    """(label, checkpoint) for every student and each of its fine-tuned checkpoints."""
+    models = []
+    for s in config.students:
+        models.append((s.name, s.model))
+        if "train" in config.stages:
+            models += [(f"{s.name}-{m}", str(checkpoint_dir(config, s.name, m) / "final")) for m in config.train.mixtures]
+    return models
+
+
+def eval_units(config: PipelineConfig) -> list[Unit]:
+    e = config.eval
+    judge = config.eval_judge
+    metadata = {"judge_config": {"cache": config.cache_path, **e.judge_config}}
+    if judge:
+        metadata["judge"] = judge
+    units = []
+    for label, model in eval_models(config):
+        model_args = f"pretrained={model}" + (f",{e.model_args}" if e.model_args else "")
+        for protocol in e.protocols:
+            for split in e.splits:
+                for k in e.k:
+                    task = f"skillmix_{split}_k{k}"
+                    out = config.root / "eval" / protocol / label / task
+                    if protocol == "single-turn":
+                        cmd = _py("lm_eval") + ["--model", e.model, "--model_args", model_args, "--tasks", task,
+                                                "--output_path", str(out), "--log_samples", "--apply_chat_template",
+                                                "--metadata", json.dumps(metadata, sort_keys=True)]
+                    else:
+                        cmd = _py("skillmix.grading.two_turn") + [
+                            "--model", e.model, "--model_args", model_args, "--tasks", task, "--output_path", str(out),
+                            "--metadata", json.dumps(metadata, sort_keys=True)]
+                        if e.repeats is not None:
+                            cmd += ["--repeats", str(e.repeats)]
+                    for flag, value in (("--limit", e.limit), ("--batch_size", e.batch_size), ("--device", e.device),
+                                        ("--gen_kwargs", e.gen_kwargs)):
+                        if value is not None:
+                            cmd += [flag, str(value)]
+                    cmd += e.args
+                    units.append(Unit("eval", f"eval-{protocol}-{label}-{task}", cmd, _has(out, "**/results_*.json"),
+                                      describe=f"{label} on {task} ({protocol})"))
+    return units
+
+
+def leaderboard_unit(config: PipelineConfig) -> Unit:
+    out = config.root / "leaderboard"
+    cmd = _py("skillmix.leaderboard") + [str(config.root / "eval"), "--out", str(out)]
+    if config.students:
+        cmd += ["--baseline", config.students[0].model]
+    if config.leaderboard_note:
+        cmd += ["--note", config.leaderboard_note]
+    # Cheap, and its inputs are every results file: it always runs (no stamp check).
+    return Unit("leaderboard", "leaderboard", cmd, lambda: (out / "index.html").is_file(),
+                describe=f"tables, page and plots in {out}")
+
+
+def plan(config: PipelineConfig) -> list[Unit]:
+    units: list[Unit] = []
+    builders = {"datagen": datagen_units, "train": train_units, "eval": eval_units,
+                "leaderboard": lambda c: [leaderboard_unit(c)]}
+    for stage in ("datagen", "train", "eval", "leaderboard"):
+        if stage in config.stages:
+            units += builders[stage](config)
+    return units

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if rc != 0:
         return rc
     board = Path(args.out) / "leaderboard"
-    print("\n== Per item (the best of its 3 generations; the judge's verdict)")
+    print("\n== Per item: the judge's verdict (over its 3 generations) and the first generation's text")
     for line in _verdicts(Path(args.out) / "eval"):
         print(line)
     text = (board / "leaderboard.md").read_text(encoding="utf-8")

@@ -9,12 +9,11 @@ datagen/judge SQLite cache, the trainer's accelerate states, skillmix-eval's gen
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -27,14 +26,13 @@ class Unit:
     id: str  # unique, file-name safe
     cmd: list[str]
     outputs: Callable[[], bool]  # True when the unit's outputs exist
-    env: dict[str, str] = field(default_factory=dict)
     describe: str = ""
 
     def stamp_path(self, root: Path) -> Path:
         return root / ".pipeline" / f"{self.id}.json"
 
     def key(self) -> dict:
-        return {"cmd": self.cmd, "env": self.env}
+        return {"cmd": self.cmd}
 
     def status(self, root: Path) -> str:
         """done | changed (stamp from another command) | todo."""
@@ -50,10 +48,9 @@ class Unit:
         return "done" if self.outputs() else "todo"
 
     def run(self, root: Path, log: Callable[[str], None] = print) -> None:
-        env = {**os.environ, **self.env}
         log(f"$ {shlex.join(self.cmd)}")
         start = time.time()
-        proc = subprocess.run(self.cmd, env=env)
+        proc = subprocess.run(self.cmd)
         if proc.returncode != 0:
             raise StageFailed(f"{self.stage} unit {self.id} failed (exit {proc.returncode}): {shlex.join(self.cmd)}")
         if not self.outputs():

@@ -318,6 +318,8 @@ class Judge:
             await asyncio.gather(*(one(t, g) for t, g in todo))
         finally:
             bar.close()
+            if self.cache is not None:
+                self.cache.flush()
         out = []
         for (item, text), row, (gradings, voted, score) in zip(pairs, results, scored):  # type: ignore[misc]
             out.append(TextGrade(item, text, score, [r.text for r in row], gradings, voted,  # type: ignore[union-attr]

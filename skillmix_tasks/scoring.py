@@ -40,13 +40,18 @@ Points = tuple[int, ...]
 Grading = Union[Points, Unscored]
 
 
+_MARKUP_RE = re.compile(r"[*_`#>\"\u201c\u201d]")
+_PUNCT_RE = re.compile(r"[^\w\s']")
+_QUOTE_RE = re.compile(r"(?<!\w)'|'(?!\w)")  # quotes, but not apostrophes
+
+
 @functools.lru_cache(maxsize=4096)  # criteria and skill names recur in every row
 def _norm(text: str) -> str:
     """Lower case, markdown and punctuation removed, hyphens as spaces, spaces collapsed."""
     text = text.lower().replace("\u2019", "'")
-    text = re.sub(r"[*_`#>\"\u201c\u201d]", " ", text)
-    text = re.sub(r"[^\w\s']", " ", text.replace("-", " "))
-    text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)  # quotes, but not apostrophes
+    text = _MARKUP_RE.sub(" ", text)
+    text = _PUNCT_RE.sub(" ", text.replace("-", " "))
+    text = _QUOTE_RE.sub(" ", text)
     return " ".join(text.split())
 
 
@@ -112,9 +117,12 @@ _VALUE_RE = re.compile(
 )
 
 
+_CELL_MARKUP_RE = re.compile(r"[*_`\"'\u201c\u201d\u2018\u2019]")
+
+
 def parse_value(cell: str) -> float | None:
     """A points cell as a number: ``1``, ``**1**``, ``"0"``, ``1/1``, ``1 point``, ``0.5``."""
-    cleaned = re.sub(r"[*_`\"'\u201c\u201d\u2018\u2019]", "", cell).strip().lower()
+    cleaned = _CELL_MARKUP_RE.sub("", cell).strip().lower()
     m = _VALUE_RE.match(cleaned)
     if not m:
         return None

@@ -327,6 +327,8 @@ class Datagen:
             await asyncio.gather(*(run(*job) for job in jobs))
         finally:
             bar.close()
+            if self.judge.cache is not None:
+                self.judge.cache.flush()
             for backend in (self.teacher.backend, self.judge.backend):
                 close = getattr(backend, "aclose", None)
                 if close is not None:

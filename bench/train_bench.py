@@ -86,7 +86,8 @@ def run_trl(a) -> dict:
     args = SFTConfig(
         output_dir=str(Path(a.workdir) / "trl"), max_steps=a.steps, per_device_train_batch_size=a.batch,
         gradient_accumulation_steps=1, learning_rate=2e-5, lr_scheduler_type="constant", max_length=a.max_length,
-        packing=True, packing_strategy="bfd", padding_free=True, logging_steps=1, save_strategy="no",
+        **({"packing": True, "packing_strategy": "bfd", "padding_free": True} if a.trl_packing else {"packing": False}),
+        logging_steps=1, save_strategy="no",
         report_to="none", use_cpu=True, dataloader_num_workers=0, gradient_checkpointing=False, bf16=False,
         disable_tqdm=True, seed=0)
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[Clock()])
@@ -119,6 +120,8 @@ def main() -> None:
     p.add_argument("--ours-packing", action=argparse.BooleanOptionalAction, default=False,
                    help="pack rows in skillmix.training too (default off: on CPU SDPA, rows of one example keep "
                         "the is_causal kernel, which beats a dense block mask when examples are long)")
+    p.add_argument("--trl-packing", action=argparse.BooleanOptionalAction, default=True,
+                   help="TRL with packing=True, bfd, padding_free (default) or unpacked rows padded per batch")
     p.add_argument("--out", help="write the results JSON here")
     p.add_argument("--child", choices=["ours", "trl"], help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
@@ -137,7 +140,8 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--child", name, "--model", str(model), "--data", str(data),
                        "--workdir", str(work), "--steps", str(a.steps), "--warmup", str(a.warmup),
                        "--batch", str(a.batch), "--max-length", str(a.max_length),
-                       "--ours-packing" if a.ours_packing else "--no-ours-packing"]
+                       "--ours-packing" if a.ours_packing else "--no-ours-packing",
+                       "--trl-packing" if a.trl_packing else "--no-trl-packing"]
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
                 line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
                 if line is None:
@@ -149,7 +153,8 @@ def main() -> None:
                for name, runs in results.items()}
     summary["ratio_tokens_per_s"] = summary["ours"]["tokens_per_s_median"] / summary["trl"]["tokens_per_s_median"]
     summary["ratio_peak_rss"] = summary["ours"]["peak_rss_gb_median"] / summary["trl"]["peak_rss_gb_median"]
-    summary["settings"] = {k: getattr(a, k) for k in ("steps", "warmup", "batch", "max_length", "n_conv", "repeats")}
+    summary["settings"] = {k: getattr(a, k) for k in ("steps", "warmup", "batch", "max_length", "n_conv", "repeats",
+                                                      "ours_packing", "trl_packing")}
     print(json.dumps({k: v for k, v in summary.items() if k in ("ratio_tokens_per_s", "ratio_peak_rss")}))
     if a.out:
         Path(a.out).write_text(json.dumps(summary, indent=2))

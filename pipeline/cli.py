@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _print_plan(units: list[Unit], config: PipelineConfig) -> dict[str, int]:
     counts: dict[str, int] = {}
     for u in units:
-        status = "always" if u.stage == "leaderboard" else u.status(config.root)
+        status = u.status(config.root)
         counts[status] = counts.get(status, 0) + 1
         print(f"  [{status:>7}] {u.stage:<11} {u.describe}")
     return counts
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             only = config.stages
         units = plan(config)
-    except (PipelineConfigError, FileNotFoundError) as e:
+    except PipelineConfigError as e:
         print(f"skillmix-pipeline: error: {e}", file=sys.stderr)
         return 2
     if args.dry_run:
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         if u.stage not in only:
             continue
         status = u.status(config.root)
-        if status == "done" and u.stage != "leaderboard":
+        if status == "done":
             print(f"[skip] {u.stage}: {u.describe} (done)")
             skipped += 1
             continue

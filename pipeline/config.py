@@ -148,16 +148,16 @@ class PipelineConfig:
         return dataclasses.asdict(self)
 
 
-def resolve_config_path(path: str | Path) -> Path:
-    """A file path, or the name of a bundled config (``paper``, ``tiny``, ``quickstart``)."""
+def resolve_config_path(path: str | Path, bundled_dir: Path = CONFIG_DIR, field: str = "") -> Path:
+    """A file path, or the name of a YAML file bundled in ``bundled_dir`` (``paper``, ``tiny``, ...)."""
     p = Path(path)
     if p.is_file():
         return p
-    bundled = CONFIG_DIR / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
+    bundled = bundled_dir / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
     if bundled.is_file() and (len(p.parts) == 1 or p.parent.name == "configs"):
         return bundled
-    known = ", ".join(sorted(f.stem for f in CONFIG_DIR.glob("*.yaml")))
-    raise PipelineConfigError(f"{path}: no such config file (bundled configs: {known})")
+    known = ", ".join(sorted(f.stem for f in bundled_dir.glob("*.yaml")))
+    raise PipelineConfigError(f"{field}{path}: no such config file (bundled configs: {known})")
 
 
 def _set_dotted(values: dict, key: str, value: Any) -> None:
@@ -241,14 +241,14 @@ def _coerce(name: str, value: Any, hint: str) -> Any:
             raise PipelineConfigError(f"{name}: expected a mapping, got {value!r}")
         return dict(value)
     if base == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            try:
-                if isinstance(value, bool) or float(value) != int(float(value)):
-                    raise ValueError
-                value = int(float(value))
-            except (TypeError, ValueError):
-                raise PipelineConfigError(f"{name}: expected an integer, got {value!r}") from None
-        return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError
+            return int(float(value))
+        except (TypeError, ValueError):
+            raise PipelineConfigError(f"{name}: expected an integer, got {value!r}") from None
     if base == "str":
         if isinstance(value, (dict, list)):
             raise PipelineConfigError(f"{name}: expected a string, got {value!r}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .config import PipelineConfig
+from .config import PipelineConfig, resolve_config_path
 
 
 @dataclass
@@ -27,6 +27,8 @@ class Unit:
     cmd: list[str]
     outputs: Callable[[], bool]  # True when the unit's outputs exist
     describe: str = ""
+    always: bool = False  # cheap and fed by every other unit's outputs: run on every pipeline run
+
 
     def stamp_path(self, root: Path) -> Path:
         return root / ".pipeline" / f"{self.id}.json"
@@ -35,7 +37,9 @@ class Unit:
         return {"cmd": self.cmd}
 
     def status(self, root: Path) -> str:
-        """done | changed (stamp from another command) | todo."""
+        """done | changed (stamp from another command) | todo | always."""
+        if self.always:
+            return "always"
         path = self.stamp_path(root)
         if not path.is_file():
             return "todo"
@@ -97,26 +101,21 @@ def datagen_units(config: PipelineConfig) -> list[Unit]:
 
 
 def train_config_path(config: PipelineConfig) -> str:
-    p = Path(config.train.config)
-    if p.is_file():
-        return str(p)
     from skillmix.training import __file__ as training_init
 
-    bundled = Path(training_init).parent / "configs" / (p.name if p.suffix else f"{p.name}.yaml")
-    if bundled.is_file():
-        return str(bundled)
-    raise FileNotFoundError(f"train.config: {config.train.config}: no such file or bundled training config")
+    return str(resolve_config_path(config.train.config, Path(training_init).parent / "configs", "train.config: "))
 
 
 def train_units(config: PipelineConfig) -> list[Unit]:
     t = config.train
     units = []
     base = list(t.launcher) + ["-m", "skillmix.training"] if t.launcher else _py("skillmix.training")
+    train_config = train_config_path(config)
     for s in config.students:
         for name, ks in t.mixtures.items():
             out = checkpoint_dir(config, s.name, name)
             data = "[" + ",".join(str(data_file(config, k)) for k in ks) + "]"
-            cmd = base + ["--config", train_config_path(config), f"model={s.model}", f"data={data}",
+            cmd = base + ["--config", train_config, f"model={s.model}", f"data={data}",
                           f"output_dir={out}", f"run_name={s.name}-{name}", *t.overrides]
             units.append(Unit("train", f"train-{s.name}-{name}", cmd,
                               (lambda o=out: (o / "final" / "config.json").is_file()),
@@ -148,14 +147,12 @@ def eval_units(config: PipelineConfig) -> list[Unit]:
                 for k in e.k:
                     task = f"skillmix_{split}_k{k}"
                     out = config.root / "eval" / protocol / label / task
+                    common = ["--model", e.model, "--model_args", model_args, "--tasks", task,
+                              "--output_path", str(out), "--metadata", json.dumps(metadata, sort_keys=True)]
                     if protocol == "single-turn":
-                        cmd = _py("lm_eval") + ["--model", e.model, "--model_args", model_args, "--tasks", task,
-                                                "--output_path", str(out), "--log_samples", "--apply_chat_template",
-                                                "--metadata", json.dumps(metadata, sort_keys=True)]
+                        cmd = _py("lm_eval") + common + ["--log_samples", "--apply_chat_template"]
                     else:
-                        cmd = _py("skillmix.grading.two_turn") + [
-                            "--model", e.model, "--model_args", model_args, "--tasks", task, "--output_path", str(out),
-                            "--metadata", json.dumps(metadata, sort_keys=True)]
+                        cmd = _py("skillmix.grading.two_turn") + common
                         if e.repeats is not None:
                             cmd += ["--repeats", str(e.repeats)]
                     for flag, value in (("--limit", e.limit), ("--batch_size", e.batch_size), ("--device", e.device),
@@ -175,9 +172,8 @@ def leaderboard_unit(config: PipelineConfig) -> Unit:
         cmd += ["--baseline", config.students[0].model]
     if config.leaderboard_note:
         cmd += ["--note", config.leaderboard_note]
-    # Cheap, and its inputs are every results file: it always runs (no stamp check).
     return Unit("leaderboard", "leaderboard", cmd, lambda: (out / "index.html").is_file(),
-                describe=f"tables, page and plots in {out}")
+                describe=f"tables, page and plots in {out}", always=True)
 
 
 def plan(config: PipelineConfig) -> list[Unit]:

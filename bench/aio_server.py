@@ -26,11 +26,13 @@ def make_app(latency: float) -> web.Application:
         await asyncio.sleep(latency)
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         text = grading_table(prompt)
-        n_in, n_out = max(1, len(prompt) // 4), len(text) // 4
+        n = int(body.get("n") or 1)  # the OpenAI API's n: that many choices, the prompt counted once
+        n_in, n_out = max(1, len(prompt) // 4), n * (len(text) // 4)
         return web.json_response({
             "id": "chatcmpl-bench", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "bench"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                        for i in range(n)],
             "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}})
 
     app = web.Application()

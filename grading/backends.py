@@ -1,13 +1,15 @@
 """One small async interface over the official SDKs and in-process transformers.
 
 ``await backend.complete(messages, temperature=..., max_tokens=...) -> Completion`` or
-``BackendError``. Retries with backoff and Retry-After are the SDKs' own (``max_retries``,
+``BackendError``; backends with ``supports_choices`` (OpenAI's ``n``) also have
+``complete_choices(..., n=N) -> list[Completion]``, several samples from one request. Retries with backoff and Retry-After are the SDKs' own (``max_retries``,
 ``timeout`` configured here); an httpx event hook only *counts* attempts, retries and 429s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -77,6 +79,15 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=1)
+def _ssl_context():
+    """The default verifying SSL context, built once a process: loading the CA bundle costs
+    ~40 ms, paid otherwise by every client (one per event loop, so per ``Judge.grade``)."""
+    import httpx2
+
+    return httpx2.create_ssl_context()
+
+
 class _SDKBackend:
     """Shared plumbing: one SDK client per event loop (httpx pools are bound to their loop,
     and ``Judge.grade`` may run each batch in a fresh loop)."""
@@ -110,6 +121,7 @@ class _SDKBackend:
         import httpx2
 
         kwargs = dict(
+            verify=_ssl_context(),
             timeout=httpx2.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout)),
             limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=max(100, self.settings.concurrency)),
             follow_redirects=True, event_hooks=self._hooks(),
@@ -166,27 +178,51 @@ class OpenAIBackend(_SDKBackend):
             timeout=self.settings.timeout, http_client=self._http_client(openai),
         )
 
+    # Several samples of one prompt in one request (the API's ``n``): the prompt is sent, and
+    # counted in the returned usage, once. ``CachedCompleter`` uses it when the settings allow.
+    supports_choices = True
+
     async def complete(self, messages, *, temperature, max_tokens) -> Completion:
+        return (await self.complete_choices(messages, temperature=temperature, max_tokens=max_tokens, n=1))[0]
+
+    async def complete_choices(self, messages, *, temperature, max_tokens, n: int) -> list[Completion]:
+        """``n`` samples of one prompt from one request. A server that ignores ``n`` may return
+        fewer; the caller asks for the rest. The usage, reported for the whole request, is split
+        evenly over the replies so that their sum is the request's."""
         import openai
 
         body: dict = {"model": self.spec.model, "messages": messages, "max_tokens": max_tokens}
         if temperature is not None:
             body["temperature"] = temperature
+        if n > 1:
+            body["n"] = n
         try:
             # The SDK's generic ``post`` (same retries, timeouts, errors as ``chat.completions.create``)
             # with the body as plain JSON: the typed request transform and response models cost
             # ~1.5 ms of CPU a call, the whole client budget at high concurrency.
             r = await self._client().post("/chat/completions", body=body, cast_to=object)
-            choice = r["choices"][0]
-            message = choice.get("message") or {}
+            choices = sorted(r["choices"][:n], key=lambda c: c.get("index") or 0)
+            if not choices:
+                raise ValueError("no choices in the reply")
             usage = r.get("usage") or {}
-            return Completion(message.get("content"),
-                              Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0),
-                              choice.get("finish_reason"), message.get("refusal"))
+            n_in = _split(usage.get("prompt_tokens") or 0, len(choices))
+            n_out = _split(usage.get("completion_tokens") or 0, len(choices))
+            out = []
+            for i, choice in enumerate(choices):
+                message = choice.get("message") or {}
+                out.append(Completion(message.get("content"), Usage(n_in[i], n_out[i]), choice.get("finish_reason"),
+                                      message.get("refusal")))
+            return out
         except openai.OpenAIError as e:
             raise self._error(e, openai) from None
         except (IndexError, KeyError, AttributeError, TypeError, ValueError) as e:
             raise BackendError("bad response", f"{type(e).__name__}: {redact(str(e), self._creds.secrets)[:300]}") from None
+
+
+def _split(total: int, parts: int) -> list[int]:
+    """``total`` in ``parts`` integer shares that add up to it (the remainder on the first)."""
+    share, rest = divmod(int(total), parts)
+    return [share + rest] + [share] * (parts - 1)
 
 
 class AnthropicBackend(_SDKBackend):

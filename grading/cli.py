@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system-prompt")
     p.add_argument("--timeout", type=float)
     p.add_argument("--max-retries", type=int)
+    p.add_argument("--choices-per-call", type=int, metavar="N",
+                   help="gradings of one text asked for in one request, as the API's n (default: all of them "
+                        "for openai:, 1 elsewhere; vLLM takes n too). The prompt is sent and billed once a request")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -173,7 +176,7 @@ def run(args: argparse.Namespace) -> dict:
     overrides = {"concurrency": args.concurrency, "cache": args.cache, "n_gradings": args.n_gradings,
                  "temperature": args.temperature, "max_tokens": args.max_tokens,
                  "system_prompt": args.system_prompt, "timeout": args.timeout, "max_retries": args.max_retries,
-                 "max_cost": args.max_cost}
+                 "max_cost": args.max_cost, "choices_per_call": args.choices_per_call}
     settings = make_settings(config, **{k: v for k, v in overrides.items() if v is not None})
     specs = [choose_spec(s, None) for s in args.judge] if args.judge else [choose_spec(None, config)]
     if len({str(s) for s in specs}) != len(specs):
@@ -188,6 +191,7 @@ def run(args: argparse.Namespace) -> dict:
         costs = [e["cost_est"] for e in estimates]
         return {"dry_run": True, "input": str(args.input), "judges": estimates,
                 "total_calls": sum(e["calls"] for e in estimates),
+                "total_replies": sum(e["replies"] for e in estimates),
                 "total_cost_est": None if None in costs else round(sum(costs), 4)}
     results: dict[str, list[TextGrade]] = {}
     for j in judges:

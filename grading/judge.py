@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,12 +29,14 @@ from skillmix_tasks.scoring import (
     parse_grading,
 )
 
-from .backends import Backend, BackendError, Usage, make_backend
+from .backends import Backend, BackendError, Completion, Usage, make_backend
 from .cache import ReplyCache, cache_key
 from .cost import TYPICAL_REPLY_TOKENS, Budget, Price, estimate_tokens, price_for
 from .specs import JudgeConfigError, JudgeSettings, JudgeSpec, choose_spec, make_settings
 
 JUDGE_NAMESPACE = "skillmix-grader"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,10 +52,10 @@ class CallResult:
 class CallStats:
     """What the calls did; cumulative over the life of a completer / judge."""
 
-    calls: int = 0  # calls issued to the backend
-    judged: int = 0  # replies received from the backend (and cached)
+    calls: int = 0  # requests issued to the backend (one may carry several samples)
+    judged: int = 0  # usable replies received from the backend (and cached)
     cached: int = 0  # replies read from the cache, no call
-    failed: Counter = field(default_factory=Counter)  # failed calls by reason (never cached)
+    failed: Counter = field(default_factory=Counter)  # replies that failed, by reason (never cached)
     budget_skipped: int = 0
     usage: Usage = field(default_factory=Usage)
     cost: float | None = 0.0  # None: the judge has no known price
@@ -65,7 +68,8 @@ class CachedCompleter:
 
     def __init__(self, backend: Backend, cache: ReplyCache | None = None, namespace: str = "default", *,
                  concurrency: int = 32, budget: Budget | None = None, price: Price | None = None,
-                 key_extra: Mapping[str, Any] | None = None, temperature: float = 0.7, max_tokens: int = 1024):
+                 key_extra: Mapping[str, Any] | None = None, temperature: float = 0.7, max_tokens: int = 1024,
+                 choices_per_call: int = 1):
         self.backend = backend
         self.cache = cache
         self.namespace = namespace
@@ -76,6 +80,9 @@ class CachedCompleter:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.stats = CallStats(cost=0.0 if price else None)
+        self.choices_per_call = max(1, int(choices_per_call))
+        # Cleared for good when the server refuses ``n`` or ignores it.
+        self._choices_ok = self.choices_per_call > 1 and getattr(backend, "supports_choices", False)
         self._sems: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
 
     def key(self, messages: list[dict], index: int = 0, *, temperature: float | None = None,
@@ -94,46 +101,109 @@ class CachedCompleter:
             self._sems[id(loop)] = entry
         return entry[1]
 
-    def _estimate(self, messages: list[dict], max_tokens: int) -> float:
+    def _estimate(self, messages: list[dict], max_tokens: int, n: int = 1) -> float:
         if self.price is None:
             return 0.0
         n_in = estimate_tokens("".join(m.get("content") or "" for m in messages))
         done = self.stats.judged
         n_out = self.stats.usage.output_tokens / done if done else min(max_tokens, TYPICAL_REPLY_TOKENS)
-        return self.price.cost(n_in, n_out)
+        return self.price.cost(n_in, n * n_out)
 
     async def complete(self, messages: list[dict], index: int = 0, *, temperature: float | None = None,
                        max_tokens: int | None = None, key: str | None = None,
                        lookup: bool = True) -> CallResult:
+        keys = None if key is None else [key]
+        return (await self.complete_many(messages, [index], temperature=temperature, max_tokens=max_tokens,
+                                         keys=keys, lookup=lookup))[0]
+
+    async def complete_many(self, messages: list[dict], indices: Sequence[int], *, temperature: float | None = None,
+                            max_tokens: int | None = None, keys: Sequence[str] | None = None,
+                            lookup: bool = True) -> list[CallResult]:
+        """Several samples (``indices``) of one prompt. Cached ones are read; the rest are asked
+        for ``choices_per_call`` at a time, one request each, when the backend takes the API's
+        ``n`` (else one request per sample). Each sample is cached under its own index, so the
+        cache and a resumed run do not depend on how the samples were requested."""
         temperature = self.temperature if temperature is None else temperature
         max_tokens = self.max_tokens if max_tokens is None else max_tokens
-        key = key or self.key(messages, index, temperature=temperature, max_tokens=max_tokens)
+        if keys is None:
+            keys = [self.key(messages, i, temperature=temperature, max_tokens=max_tokens) for i in indices]
+        results: list[CallResult | None] = [None] * len(keys)
+        todo = list(range(len(keys)))
         if lookup and self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                self.stats.cached += 1
-                return CallResult(hit.reply, None, True, Usage(hit.input_tokens, hit.output_tokens), hit.finish_reason)
+            hits = self.cache.get_many(keys)
+            todo = []
+            for j, key in enumerate(keys):
+                hit = hits.get(key)
+                if hit is None:
+                    todo.append(j)
+                else:
+                    self.stats.cached += 1
+                    results[j] = CallResult(hit.reply, None, True, Usage(hit.input_tokens, hit.output_tokens),
+                                            hit.finish_reason)
+        per = self.choices_per_call if self._choices_ok else 1
+        groups = [todo[i: i + per] for i in range(0, len(todo), per)]
+        requests = [self._request(messages, [keys[j] for j in g], temperature, max_tokens) for g in groups]
+        parts = [await requests[0]] if len(requests) == 1 else await asyncio.gather(*requests)
+        for group, part in zip(groups, parts):
+            for j, r in zip(group, part):
+                results[j] = r
+        return results  # type: ignore[return-value]
+
+    async def _request(self, messages: list[dict], keys: list[str], temperature, max_tokens) -> list[CallResult]:
+        """One request for ``len(keys)`` samples, under the semaphore and the budget."""
+        n = len(keys)
+        completions = None
         async with self._semaphore():
-            estimate = self._estimate(messages, max_tokens)
-            if self.budget is not None and not self.budget.reserve(estimate):
+            estimate = self._estimate(messages, max_tokens, n)
+            if n > 1 and not self._choices_ok:
+                pass  # the server turned ``n`` down while this request waited: one at a time below
+            elif self.budget is None or self.budget.reserve(estimate):
+                self.stats.calls += 1
+                start = time.monotonic()
+                try:
+                    if n == 1:
+                        completions = [await self.backend.complete(messages, temperature=temperature,
+                                                                   max_tokens=max_tokens)]
+                    else:
+                        completions = await self.backend.complete_choices(  # type: ignore[attr-defined]
+                            messages, temperature=temperature, max_tokens=max_tokens, n=n)
+                except BackendError as e:
+                    if self.budget is not None:
+                        self.budget.settle(estimate, 0.0)
+                    if n == 1 or e.reason not in ("http 400", "http 422"):
+                        self.stats.failed[e.reason] += n
+                        return [CallResult(None, Unscored(e.reason, e.detail)) for _ in keys]
+                    self._no_choices(f"it refused n={n} ({e.reason})")
+                elapsed = time.monotonic() - start
+            elif n == 1:
                 self.stats.budget_skipped += 1
-                return CallResult(None, Unscored("budget", f"max_cost {self.budget.max_cost} would be exceeded"))
-            self.stats.calls += 1
-            start = time.monotonic()
-            try:
-                c = await self.backend.complete(messages, temperature=temperature, max_tokens=max_tokens)
-            except BackendError as e:
-                if self.budget is not None:
-                    self.budget.settle(estimate, 0.0)
-                self.stats.failed[e.reason] += 1
-                return CallResult(None, Unscored(e.reason, e.detail))
-            elapsed = time.monotonic() - start
-        actual = self.price.cost(c.usage.input_tokens, c.usage.output_tokens) if self.price else 0.0
+                return [CallResult(None, Unscored("budget", f"max_cost {self.budget.max_cost} would be exceeded"))]
+        if completions is None:  # n refused, or the budget cannot take n samples at once: one at a time
+            return await self._one_by_one(messages, keys, temperature, max_tokens)
         if self.budget is not None:
+            actual = sum(self.price.cost(c.usage.input_tokens, c.usage.output_tokens) for c in completions) \
+                if self.price else 0.0
             self.budget.settle(estimate, actual)
+        results = [self._reply(key, c, elapsed) for key, c in zip(keys, completions)]
+        if len(completions) < n:
+            self._no_choices(f"it returned {len(completions)} of n={n} samples")
+            results += await self._one_by_one(messages, keys[len(completions):], temperature, max_tokens)
+        return results
+
+    async def _one_by_one(self, messages, keys, temperature, max_tokens) -> list[CallResult]:
+        parts = await asyncio.gather(*(self._request(messages, [k], temperature, max_tokens) for k in keys))
+        return [r for part in parts for r in part]
+
+    def _no_choices(self, why: str) -> None:
+        if self._choices_ok:
+            self._choices_ok = False
+            log.warning("%s: %s; asking for one sample per request from now on", self.backend.spec, why)
+
+    def _reply(self, key: str, c: Completion, elapsed: float) -> CallResult:
+        """Account for one received sample; cache it if it is a usable reply."""
         self.stats.usage.add(c.usage)
-        if self.stats.cost is not None:
-            self.stats.cost += actual
+        if self.stats.cost is not None and self.price is not None:
+            self.stats.cost += self.price.cost(c.usage.input_tokens, c.usage.output_tokens)
         # Refusals and empty replies are failed calls: not cached, so a re-run asks again.
         if c.refusal or (c.finish_reason == "content_filter"):
             self.stats.failed["refusal"] += 1
@@ -260,12 +330,18 @@ class Judge:
         self.completer = CachedCompleter(
             self.backend, self.cache, JUDGE_NAMESPACE, concurrency=settings.concurrency, budget=self.budget,
             price=self.price, key_extra={"prompt_version": PROMPT_VERSION},
-            temperature=settings.temperature, max_tokens=settings.max_tokens)
+            temperature=settings.temperature, max_tokens=settings.max_tokens,
+            choices_per_call=settings.choices_for(spec))
         self._stats = JudgeStats()
         self.stats = _BoundStats(self)
 
     def __repr__(self) -> str:
         return f"Judge({self.spec!r}, n_gradings={self.settings.n_gradings})"
+
+    @property
+    def choices_per_call(self) -> int:
+        """Gradings of a text one request asks for (1 once the server has turned ``n`` down)."""
+        return self.completer.choices_per_call if self.completer._choices_ok else 1
 
     def messages(self, item: Item, text: str) -> list[dict]:
         system = [{"role": "system", "content": self.settings.system_prompt}] if self.settings.system_prompt else []
@@ -297,25 +373,28 @@ class Judge:
         bar = tqdm(total=len(todo), desc=f"judge {self.spec}", unit="call", disable=not progress or not todo,
                    leave=False)
         scored: list[tuple | None] = [None] * len(pairs)
-        pending = Counter(t for t, _ in todo)
+        missing: dict[int, list[int]] = {}
+        for t, g in todo:
+            missing.setdefault(t, []).append(g)
 
         def finish(t: int) -> None:
             # Parse and vote as soon as a text's last reply is in, overlapping the calls still in flight.
             item, text = pairs[t]
             scored[t] = _score(item, text, results[t])  # type: ignore[arg-type]
 
-        async def one(t: int, g: int) -> None:
-            results[t][g] = await self.completer.complete(msgs[t], g, key=keys[t][g], lookup=False)
-            bar.update(1)
-            pending[t] -= 1
-            if pending[t] == 0:
-                finish(t)
+        async def one(t: int, gs: list[int]) -> None:
+            # A text's missing gradings together: one request for all of them where the backend allows.
+            got = await self.completer.complete_many(msgs[t], gs, keys=[keys[t][g] for g in gs], lookup=False)
+            for g, r in zip(gs, got):
+                results[t][g] = r
+            bar.update(len(gs))
+            finish(t)
 
         for t in range(len(pairs)):
-            if t not in pending:
+            if t not in missing:
                 finish(t)
         try:
-            await asyncio.gather(*(one(t, g) for t, g in todo))
+            await asyncio.gather(*(one(t, gs) for t, gs in missing.items()))
         finally:
             bar.close()
             if self.cache is not None:
@@ -356,14 +435,18 @@ class Judge:
         """A dry run: how many calls a grading would make (cached ones excluded), their tokens and cost."""
         msgs, keys = self._plan(list(pairs))
         hits = self.cache.get_many(k for row in keys for k in row) if self.cache is not None else {}
-        n_in = n_calls = 0
+        per = self.choices_per_call
+        n_in = n_calls = n_replies = 0
         for m, row in zip(msgs, keys):
             missing = sum(1 for k in row if k not in hits)
-            n_calls += missing
-            n_in += missing * estimate_tokens("".join(x["content"] for x in m))
-        n_out = n_calls * min(self.settings.max_tokens, TYPICAL_REPLY_TOKENS)
+            requests = -(-missing // per)  # the prompt is sent (and billed) once a request
+            n_calls += requests
+            n_replies += missing
+            n_in += requests * estimate_tokens("".join(x["content"] for x in m))
+        n_out = n_replies * min(self.settings.max_tokens, TYPICAL_REPLY_TOKENS)
         return {"judge": self.spec, "texts": len(msgs), "gradings": sum(len(r) for r in keys),
-                "cached": len(hits), "calls": n_calls, "input_tokens_est": n_in, "output_tokens_est": n_out,
+                "cached": len(hits), "calls": n_calls, "replies": n_replies, "choices_per_call": per,
+                "input_tokens_est": n_in, "output_tokens_est": n_out,
                 "cost_est": None if self.price is None else round(self.price.cost(n_in, n_out), 4),
                 "max_cost": self.settings.max_cost}
 

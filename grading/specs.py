@@ -99,10 +99,19 @@ class JudgeSettings:
     prices: Mapping[str, Any] | None = None  # {"input": $/Mtok, "output": $/Mtok} or {model: {...}}
     batch_size: int = 8  # hf backend: prompts per generate() call
     http: str = "aiohttp"  # SDK transport: "aiohttp" (the SDKs' DefaultAioHttpClient) or "httpx"
+    # Gradings of one text asked for in one request (the OpenAI API's ``n``). None: all of a text's
+    # gradings for ``openai:``, one per request elsewhere. vLLM takes ``n`` too: set it there.
+    choices_per_call: int | None = None
 
     def reply_settings(self) -> dict:
         """What changes a reply, hence the cache key (not concurrency, timeouts or budget)."""
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "system_prompt": self.system_prompt}
+
+    def choices_for(self, spec: "JudgeSpec") -> int:
+        """How many samples one request asks for (1 where the backend has no ``n``)."""
+        if self.choices_per_call is not None:
+            return self.choices_per_call
+        return self.n_gradings if spec.provider == "openai" else 1
 
     def cache_path(self) -> Path | None:
         raw = self.cache if self.cache is not None else os.environ.get(ENV_CACHE) or str(DEFAULT_CACHE)
@@ -133,11 +142,15 @@ def make_settings(config: Mapping[str, Any] | None = None, **overrides: Any) -> 
             s, temperature=None if s.temperature is None else float(s.temperature), max_tokens=int(s.max_tokens), n_gradings=int(s.n_gradings),
             concurrency=int(s.concurrency), timeout=float(s.timeout), max_retries=int(s.max_retries),
             batch_size=int(s.batch_size), max_cost=None if s.max_cost is None else float(s.max_cost),
+            choices_per_call=None if s.choices_per_call is None else int(s.choices_per_call),
         )
     except (TypeError, ValueError) as e:
         raise JudgeConfigError(f"bad judge setting: {e}") from None
     if s.http not in ("aiohttp", "httpx"):
         raise JudgeConfigError(f"http must be 'aiohttp' or 'httpx', not {s.http!r}")
+    if s.choices_per_call is not None and s.choices_per_call < 1:
+        raise JudgeConfigError(f"choices_per_call must be >= 1 (or unset for the provider's default), "
+                               f"got {s.choices_per_call}")
     if s.n_gradings < 1 or s.concurrency < 1 or s.max_tokens < 1 or s.max_retries < 0 or s.timeout <= 0:
         raise JudgeConfigError(f"judge settings out of range: n_gradings, concurrency, max_tokens >= 1, "
                                f"max_retries >= 0, timeout > 0 (got {s.n_gradings}, {s.concurrency}, "

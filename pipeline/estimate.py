@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from skillmix.grading.cost import TYPICAL_REPLY_TOKENS, estimate_tokens, price_for
-from skillmix.grading.specs import JudgeSettings, parse_spec
+from skillmix.grading.specs import make_settings, parse_spec
 from skillmix_tasks import grader_prompt, sample_items
 
 from .config import PipelineConfig
@@ -48,9 +48,11 @@ def datagen_estimate(config: PipelineConfig, cmd: list[str]) -> dict:
 def eval_estimate(config: PipelineConfig) -> dict:
     e = config.eval
     spec = parse_spec(config.eval_judge) if config.eval_judge else None
-    settings = JudgeSettings()
-    n_grad = int(e.judge_config.get("n_gradings", settings.n_gradings))
-    max_tokens = int(e.judge_config.get("max_tokens", settings.max_tokens))
+    settings = make_settings(e.judge_config)
+    n_grad, max_tokens = settings.n_gradings, settings.max_tokens
+    # The gradings of a text go out ``per`` to a request (the API's n); the prompt is billed once a request.
+    per = settings.choices_for(spec) if spec else 1
+    requests_per_text = -(-n_grad // per)
     repeats = e.repeats if e.repeats is not None else 3
     n_items = e.limit or 100
     models = eval_models(config)
@@ -60,14 +62,16 @@ def eval_estimate(config: PipelineConfig) -> dict:
             items = sample_items(split, k, n_items)
             per_task_in[(split, k)] = sum(estimate_tokens(grader_prompt(it, TYPICAL_STUDENT_TEXT)) for it in items)
     texts_per_model = len(e.protocols) * repeats * n_items * len(per_task_in)
-    calls = len(models) * texts_per_model * n_grad
-    n_in = len(models) * len(e.protocols) * repeats * n_grad * sum(per_task_in.values())
-    n_out = calls * min(max_tokens, TYPICAL_REPLY_TOKENS)
+    texts = len(models) * texts_per_model
+    calls = texts * requests_per_text
+    n_in = len(models) * len(e.protocols) * repeats * requests_per_text * sum(per_task_in.values())
+    n_out = texts * n_grad * min(max_tokens, TYPICAL_REPLY_TOKENS)
     price = price_for(spec, e.judge_config.get("prices")) if spec else None
     return {"judge": str(spec) if spec else None, "models": [m for _, m in models], "protocols": e.protocols,
             "tasks": [f"skillmix_{s}_k{k}" for s, k in per_task_in], "items_per_task": n_items,
-            "generations_per_item": repeats, "gradings_per_text": n_grad, "texts": len(models) * texts_per_model,
-            "judge_calls": calls, "input_tokens_est": n_in, "output_tokens_est": n_out,
+            "generations_per_item": repeats, "gradings_per_text": n_grad, "texts": texts,
+            "judge_calls": calls, "judge_replies": texts * n_grad, "choices_per_call": per,
+            "input_tokens_est": n_in, "output_tokens_est": n_out,
             "judge_cost_est": None if price is None else round(price.cost(n_in, n_out), 2)}
 
 

@@ -93,22 +93,31 @@ def _keys(c: Criterion) -> tuple[str, ...]:
     return ("at most", "sentences", "sentence", "length")
 
 
+@functools.lru_cache(maxsize=1024)
+def _padded_keys(c: Criterion) -> tuple[str, ...]:
+    """``_keys(c)`` as " key " (whole-word search), longest first."""
+    return tuple(f" {k} " for k in sorted(_keys(c), key=len, reverse=True))
+
+
 def match_criterion(text: str, criteria: Sequence[Criterion],
                     keys: Sequence[tuple[str, ...]] | None = None) -> int | None:
     """Index of the criterion a row text refers to: the one with the longest key found.
 
     Keys are matched as whole words. Longest-wins lets "Correctly illustrates common sense
     reasoning" map to that skill rather than to "Text makes sense". A tie is no match.
+    ``keys``: ``_padded_keys`` of each criterion, when the caller has them already.
     """
     norm = f" {_norm(text)} "
-    keys = keys if keys is not None else [_keys(c) for c in criteria]
+    keys = keys if keys is not None else [_padded_keys(c) for c in criteria]
     best, best_len, tied = None, 0, False
     for i, ck in enumerate(keys):
-        found = max((len(k) for k in ck if f" {k} " in norm), default=0)
-        if found > best_len:
-            best, best_len, tied = i, found, False
-        elif found and found == best_len:
-            tied = True
+        for k in ck:  # longest first: the first found is this criterion's match
+            if k in norm:
+                if len(k) > best_len:
+                    best, best_len, tied = i, len(k), False
+                elif len(k) == best_len:
+                    tied = True
+                break
     return None if tied else best
 
 
@@ -164,7 +173,7 @@ class _Rows:
 
 def _table_rows(reply: str, criteria: Sequence[Criterion]) -> _Rows:
     rows = _Rows()
-    keys = [_keys(c) for c in criteria]
+    keys = [_padded_keys(c) for c in criteria]
     unmatched: list[tuple[str, float]] = []
     label_col, points_col = 0, None
     for line in reply.splitlines():

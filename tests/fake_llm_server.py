@@ -11,6 +11,10 @@ By default every request is answered with a well-formed grading table giving ful
 each criterion listed in the grader prompt. Scripted ``Action``s are used first, in order;
 then ``srv.handler(request) -> Action | None`` if set; then ``srv.default``.
 
+An OpenAI request with ``n`` > 1 takes one action per choice, in order; the first action that is
+not a 200 reply (an error, drop, hang, partial body) stops there and decides the whole request.
+``srv.n_mode`` plays servers without ``n``: "ignore" answers one choice, "reject" answers 400.
+
 As a program (``python tests/fake_llm_server.py --latency 0.2``) it prints ``PORT <n>`` and serves
 until killed.
 """
@@ -71,6 +75,8 @@ class FakeLLMServer:
         self.handler: Callable[[dict], Action | None] | None = None
         self.requests: list[dict] = []  # every request received: path, body, headers
         self.calls = 0  # 200 replies sent
+        self.samples = 0  # choices (or Anthropic messages) in those replies
+        self.n_mode = "honour"  # "honour" | "ignore" | "reject" the OpenAI ``n``
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -157,7 +163,19 @@ class _Handler(BaseHTTPRequestHandler):
                 srv.in_flight -= 1
 
     def _answer(self, srv: FakeLLMServer, request: dict) -> None:
-        action = srv._next_action(request)
+        anthropic = self.path.rstrip("/").endswith("/messages")
+        n = 1 if anthropic else int(request["body"].get("n") or 1)
+        if n > 1 and srv.n_mode == "reject":
+            n, actions = 1, [Action(status=400, error_message="Only one completion choice is allowed")]
+        else:
+            n = 1 if srv.n_mode == "ignore" else n
+            actions = []
+            while len(actions) < n:
+                actions.append(srv._next_action(request))
+                if _fails(actions[-1]):
+                    actions = [actions[-1]]
+                    break
+        action = actions[0]
         if srv.latency or action.delay:
             time.sleep(srv.latency + action.delay)
         if action.hang:
@@ -167,13 +185,13 @@ class _Handler(BaseHTTPRequestHandler):
         if action.drop:
             self.close_connection = True
             return
-        anthropic = self.path.rstrip("/").endswith("/messages")
         if action.status != 200:
             payload = self._error(action, anthropic)
         else:
-            payload = self._reply(action, request["body"], anthropic)
+            payload = self._reply(actions, request["body"], anthropic)
             with srv._lock:
                 srv.calls += 1
+                srv.samples += len(actions)
         data = json.dumps(payload).encode()
         self.send_response(action.status)
         self.send_header("Content-Type", "application/json")
@@ -196,26 +214,35 @@ class _Handler(BaseHTTPRequestHandler):
         return {"error": {"message": action.error_message, "type": "server_error", "code": action.status}}
 
     @staticmethod
-    def _reply(action: Action, body: dict, anthropic: bool) -> dict:
+    def _reply(actions: Sequence[Action], body: dict, anthropic: bool) -> dict:
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-        text = action.text if action.text is not None else grading_table(prompt, action.points)
-        if action.refusal:
-            text = "" if anthropic else None
-        usage_in, usage_out = max(1, len(prompt) // 4), len(text or "") // 4
+        texts = []
+        for action in actions:
+            text = action.text if action.text is not None else grading_table(prompt, action.points)
+            texts.append(("" if anthropic else None) if action.refusal else text)
+        # The prompt is counted once a request, however many choices (as the OpenAI API reports it).
+        usage_in, usage_out = max(1, len(prompt) // 4), sum(len(t or "") // 4 for t in texts)
         model = body.get("model", "fake")
         if anthropic:
+            action, text = actions[0], texts[0]
             return {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
                     "content": [{"type": "text", "text": text}] if text else [],
                     "stop_reason": "refusal" if action.refusal else
                     ("max_tokens" if action.finish_reason == "length" else "end_turn"),
                     "stop_sequence": None, "usage": {"input_tokens": usage_in, "output_tokens": usage_out}}
-        message = {"role": "assistant", "content": text}
-        if action.refusal:
-            message["refusal"] = "I can't help with grading this."
+        choices = []
+        for i, (action, text) in enumerate(zip(actions, texts)):
+            message = {"role": "assistant", "content": text}
+            if action.refusal:
+                message["refusal"] = "I can't help with grading this."
+            choices.append({"index": i, "message": message, "finish_reason": action.finish_reason})
         return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": action.finish_reason}],
-                "usage": {"prompt_tokens": usage_in, "completion_tokens": usage_out,
-                          "total_tokens": usage_in + usage_out}}
+                "choices": choices, "usage": {"prompt_tokens": usage_in, "completion_tokens": usage_out,
+                                              "total_tokens": usage_in + usage_out}}
+
+
+def _fails(action: Action) -> bool:
+    return action.status != 200 or action.drop or bool(action.hang) or action.partial
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -123,12 +123,15 @@ def test_openai_teacher_and_judge_keep_exactly_the_full_mark_conversations(env, 
     out = env / "data"
     assert main(args(out, "--k", "1,2", "--pool", "15,12", "--dry-run")) == 0
     est = json.loads(capsys.readouterr().out)
-    assert srv.requests == [] and est["per_k"]["1"]["teacher_calls"] == 30 and est["per_k"]["2"]["judge_calls"] == 36
+    assert srv.requests == [] and est["per_k"]["1"]["teacher_calls"] == 30
+    # The openai judge asks for a text's 3 gradings in one request (n=3): 12 requests, 36 gradings.
+    assert (est["per_k"]["2"]["judge_calls"], est["per_k"]["2"]["judge_replies"]) == (12, 36)
     assert est["total_cost_est"] > 0
 
     assert main(args(out, "--k", "1,2", "--pool", "15,12")) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert srv.calls == 27 * 5  # two teacher turns and three gradings per conversation
+    # Two teacher turns and three gradings (one n=3 judge request) per conversation.
+    assert (srv.calls, srv.samples) == (27 * 3, 27 * 5)
     for k, n in ((1, 15), (2, 12)):
         rows = read_rows(out / f"d_skillmix_k{k}.jsonl")
         assert {r["id"] for r in rows} == expected_kept(k, n) and rows

@@ -106,7 +106,10 @@ def test_no_judge_error_and_dry_run(env, srv, capsys, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     assert main(["--judge", "openai:gpt-4o", "--input", str(inp), "--dry-run"]) == 0
     est = json.loads(capsys.readouterr().out)
-    assert est["total_calls"] == 18 and est["total_cost_est"] > 0 and srv.requests == []
+    # 6 texts x 3 gradings: 18 replies in 6 requests (the 3 gradings of a text are one request's n=3).
+    assert (est["total_calls"], est["total_replies"]) == (6, 18) and est["total_cost_est"] > 0 and srv.requests == []
+    assert main(["--judge", "openai:gpt-4o", "--input", str(inp), "--dry-run", "--choices-per-call", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_calls"] == 18
 
 
 def test_kappa():

@@ -32,15 +32,21 @@ def test_full_marks_usage_and_cache(provider, srv, tmp_path, monkeypatch):
     judge = judge_for(provider, srv, tmp_path, monkeypatch)
     pairs = [(it, TEXT) for it in items(4)]
     grades = judge.grade(pairs, progress=False)
-    assert srv.calls == 12 and all(isinstance(s, GenerationScore) for s in scores(grades))
+    # openai: a text's 3 gradings are the 3 choices of one request (the API's n); elsewhere 3 requests.
+    requests = 4 if provider == "openai" else 12
+    assert srv.calls == requests and srv.samples == 12 and all(isinstance(s, GenerationScore) for s in scores(grades))
+    assert [r["body"].get("n") for r in srv.requests] == [3 if provider == "openai" else None] * requests
     # The length point is the sentence counter's (2 sentences > cap 1 for k=2), not the judge's 1.
     assert grades[0].voted[-1] == 1 and grades[0].score.points[-1] == 0
     st = judge.stats.to_dict()
-    assert st["judged"] == 12 and st["cached"] == 0 and st["usage"]["input_tokens"] > 0
+    assert st["judged"] == 12 and st["calls"] == requests and st["cached"] == 0
+    # Usage is the server's, counted once a request (the prompt once for n choices).
+    prompt_tokens = sum(max(1, len(r["body"]["messages"][-1]["content"]) // 4) for r in srv.requests)
+    assert st["usage"]["input_tokens"] == prompt_tokens
     # A fresh judge on the same cache: no call at all.
     again = judge_for(provider, srv, tmp_path, monkeypatch)
     grades2 = again.grade(pairs, progress=False)
-    assert srv.calls == 12 and again.stats.to_dict()["cached"] == 12
+    assert srv.calls == requests and again.stats.to_dict()["cached"] == 12
     assert scores(grades2) == scores(grades)
 
 
@@ -69,7 +75,9 @@ def test_429_with_retry_after_is_retried_and_counted(provider, srv, tmp_path, mo
     grades = judge.grade([(items(1)[0], TEXT)], progress=False)
     assert grades[0].scored
     st = judge.stats.to_dict()
-    assert st["rate_limited_429"] == 2 and st["retries"] == 2 and st["http_attempts"] == 5
+    # openai: one request for the 3 gradings, 429 twice, then answered; anthropic: 3 requests.
+    assert st["rate_limited_429"] == 2 and st["retries"] == 2
+    assert st["http_attempts"] == (3 if provider == "openai" else 5)
 
 
 @pytest.mark.parametrize("status", [500, 503])
@@ -89,7 +97,7 @@ def test_persistent_errors_are_unscored_not_cached_and_retried_next_run(provider
     assert g.replies == [None, None, None]
     st = judge.stats.to_dict()
     assert st["failed_calls"] == {"http 500": 3} and st["unscored"] == {"http 500": 1}
-    assert st["retries"] == 3
+    assert st["retries"] == (1 if provider == "openai" else 3)  # one request for 3 gradings, or 3
     srv.default = Action()
     again = judge_for(provider, srv, tmp_path, monkeypatch)
     assert again.grade([(items(1)[0], TEXT)], progress=False)[0].scored
@@ -105,7 +113,8 @@ def test_timeout_and_dropped_connections(srv, tmp_path, monkeypatch):
     assert g.scored and judge.stats.to_dict()["retries"] == 2
     # With no retries left they are unscored with their reason.
     srv.script.extend([Action(hang=1.0), Action(drop=True), Action(partial=True)])
-    judge = judge_for("openai", srv, tmp_path, monkeypatch, timeout=0.3, concurrency=1, max_retries=0, cache="off")
+    judge = judge_for("openai", srv, tmp_path, monkeypatch, timeout=0.3, concurrency=1, max_retries=0, cache="off",
+                      choices_per_call=1)
     [g] = judge.grade([(it, TEXT)], progress=False)
     reasons = [x.reason for x in g.gradings]
     # (The aiohttp transport may report a dropped connection as a timeout; either way: unscored.)
@@ -158,28 +167,71 @@ def test_works_inside_a_running_event_loop(srv, tmp_path, monkeypatch):
         return sync + via_async
 
     grades = asyncio.run(notebook_cell())
-    assert all(g.scored for g in grades) and srv.calls == 6
+    assert all(g.scored for g in grades) and srv.samples == 6
 
 
-def test_budget_stops_calls_and_marks_the_rest(srv, tmp_path, monkeypatch):
-    # The fake server bills ~700 tokens a call: at $1000/Mtok ~$0.7 a call, so $3 allows about 4.
-    judge = judge_for("openai", srv, tmp_path, monkeypatch, concurrency=1, max_cost=3.0,
-                      prices={"input": 1000.0, "output": 1000.0})
-    grades = judge.grade([(it, TEXT) for it in items(4)], progress=False)
+COST_CAP = 3.0
+
+
+@pytest.mark.parametrize("choices_per_call", [1, 3])
+def test_budget_stops_calls_and_marks_the_rest(choices_per_call, srv, tmp_path, monkeypatch):
+    # The fake server bills ~700 tokens a call: at $1000/Mtok ~$0.7 a call, so $3 allows about 4
+    # one-grading calls; with n=3 the prompt is billed once for 3 gradings, so more fit.
+    judge = judge_for("openai", srv, tmp_path, monkeypatch, concurrency=1, max_cost=COST_CAP,
+                      prices={"input": 1000.0, "output": 1000.0}, choices_per_call=choices_per_call)
+    grades = judge.grade([(it, TEXT) for it in items(8)], progress=False)
     st = judge.stats.to_dict()
-    assert 0 < st["calls"] < 12 and st["calls"] + st["budget_skipped"] == 12
+    assert 0 < st["judged"] < 24 and st["judged"] + st["budget_skipped"] == 24 and srv.samples == st["judged"]
     assert st["cost"] <= 3.0
     assert "budget" in st["unscored"]
     assert any(g.score.reason == "budget" for g in grades if not g.scored)
+    # The same money buys more gradings as n=3 (the prompt billed once a request): 15 vs 7 here.
+    assert st["judged"] >= (12 if choices_per_call == 3 else 1) and st["judged"] <= (24 if choices_per_call == 3 else 8)
+
+
+def test_server_that_rejects_or_ignores_n_falls_back_to_one_sample_a_request(srv, tmp_path, monkeypatch, caplog):
+    pairs = [(it, TEXT) for it in items(4)]
+    srv.n_mode = "reject"  # llama.cpp-style: 400 "Only one completion choice is allowed"
+    judge = judge_for("openai-compatible", srv, tmp_path, monkeypatch, choices_per_call=3, concurrency=1)
+    with caplog.at_level("WARNING"):
+        grades = judge.grade(pairs, progress=False)
+    assert all(g.scored for g in grades) and srv.samples == 12 and srv.calls == 12
+    assert [r["body"].get("n") for r in srv.requests] == [3] + [None] * 12  # refused once, then never asked
+    assert judge.stats.to_dict()["failed_calls"] == {} and "refused n=3" in caplog.text
+    srv.requests.clear()
+    srv.n_mode = "ignore"  # answers one choice whatever n says
+    judge = judge_for("openai-compatible", srv, tmp_path, monkeypatch, choices_per_call=3, concurrency=1,
+                      cache=str(tmp_path / "other.sqlite"))
+    grades = judge.grade(pairs, progress=False)
+    assert all(g.scored for g in grades) and srv.samples == 24
+    assert [r["body"].get("n") for r in srv.requests] == [3] + [None] * 11  # the 2 missing asked singly
+
+
+def test_n_asks_only_for_the_missing_gradings_and_caches_each_under_its_index(srv, tmp_path, monkeypatch):
+    pairs = [(it, TEXT) for it in items(4)]
+    judge_for("openai", srv, tmp_path, monkeypatch, n_gradings=1).grade(pairs, progress=False)
+    assert [r["body"].get("n") for r in srv.requests] == [None] * 4
+    srv.requests.clear()
+    judge = judge_for("openai", srv, tmp_path, monkeypatch)  # 3 gradings: index 0 is cached
+    grades = judge.grade(pairs, progress=False)
+    assert [r["body"].get("n") for r in srv.requests] == [2] * 4 and all(g.scored for g in grades)
+    assert [g.from_cache for g in grades] == [[True, False, False]] * 4
+    # Anthropic has no n: one request a grading, whatever choices_per_call says.
+    srv.requests.clear()
+    judge = judge_for("anthropic", srv, tmp_path, monkeypatch, choices_per_call=3)
+    judge.grade(pairs, progress=False)
+    assert len(srv.requests) == 12 and all("n" not in r["body"] for r in srv.requests)
 
 
 def test_dry_run_estimates_without_calls(srv, tmp_path, monkeypatch):
     judge = judge_for("openai", srv, tmp_path, monkeypatch)
     pairs = [(it, TEXT) for it in items(4)]
     est = judge.estimate(pairs)
-    assert srv.requests == [] and est["calls"] == 12 and est["cost_est"] > 0
+    assert srv.requests == [] and (est["calls"], est["replies"]) == (4, 12) and est["cost_est"] > 0
     judge.grade(pairs[:2], progress=False)
-    assert judge.estimate(pairs)["calls"] == 6
+    assert (judge.estimate(pairs)["calls"], judge.estimate(pairs)["replies"]) == (2, 6)
+    single = judge_for("openai", srv, tmp_path, monkeypatch, choices_per_call=1).estimate(pairs)
+    assert (single["calls"], single["replies"]) == (6, 6) and single["cost_est"] > est["cost_est"] / 2
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -65,7 +65,8 @@ def test_pipeline_finds_its_bundled_configs_outside_the_checkout(fresh_venv):
                          env={**os.environ, "PYTHONPATH": ""})
     assert out.returncode == 0, out.stderr[-2000:]
     assert str(site / "skillmix" / "training" / "configs" / "paper.yaml") in out.stdout  # the bundled trainer config
-    assert '"judge_calls": 14400' in out.stdout  # 8 models x 2 tasks x 100 items x 3 generations x 3 gradings
+    # 8 models x 2 tasks x 100 items x 3 generations x 3 gradings, each text's 3 in one request (openai's n).
+    assert '"judge_replies": 14400' in out.stdout and '"judge_calls": 4800' in out.stdout
 
 
 def test_bare_lm_eval_finds_the_tasks_in_the_fresh_install(fresh_venv):

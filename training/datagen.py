@@ -414,13 +414,15 @@ class Datagen:
         """Calls, tokens and cost a run would need, cached work excluded; no call is made."""
         cache = self.judge.cache
         n_grad = self.judge.settings.n_gradings
+        judge_requests = -(-n_grad // self.judge.choices_per_call)  # a text's gradings, n to a request
         reply_tokens = min(self.teacher.max_tokens, TYPICAL_TEACHER_TOKENS)
         per_k, total_cost = {}, 0.0
         plan.check()
         for k in plan.ks:
             items = plan.items(k)
             n_heldout = check_leakage(items, plan.allow_heldout)
-            e = Counter(dict.fromkeys(("teacher_calls", "teacher_in", "teacher_out", "judge_calls", "judge_in"), 0))
+            e = Counter(dict.fromkeys(("teacher_calls", "teacher_in", "teacher_out", "judge_calls", "judge_replies",
+                                       "judge_in"), 0))
             for item in items:
                 for g in range(plan.generations):
                     m1 = two_turn_messages(item)
@@ -442,11 +444,13 @@ class Datagen:
                     if answer is not None:
                         est = self.judge.estimate([(item, answer)])
                         e["judge_calls"] += est["calls"]
+                        e["judge_replies"] += est["replies"]
                         e["judge_in"] += est["input_tokens_est"]
                     else:
-                        e["judge_calls"] += n_grad
-                        e["judge_in"] += n_grad * estimate_tokens(grader_prompt(item, "x" * (4 * reply_tokens // 3)))
-            e["judge_out"] = e["judge_calls"] * min(self.judge.settings.max_tokens, TYPICAL_REPLY_TOKENS)
+                        e["judge_calls"] += judge_requests
+                        e["judge_replies"] += n_grad
+                        e["judge_in"] += judge_requests * estimate_tokens(grader_prompt(item, "x" * (4 * reply_tokens // 3)))
+            e["judge_out"] = e["judge_replies"] * min(self.judge.settings.max_tokens, TYPICAL_REPLY_TOKENS)
             tc = self.teacher_price.cost(e["teacher_in"], e["teacher_out"]) if self.teacher_price else None
             jc = self.judge.price.cost(e["judge_in"], e["judge_out"]) if self.judge.price else None
             if tc is None or jc is None or total_cost is None:

@@ -1,0 +1,22 @@
+"""The judge benchmark runs, small: both ways of asking for the gradings, the bare-SDK baseline
+and the cached re-run (the numbers themselves live in bench/README.md, not in tests)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_judge_bench_small_run():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "judge_bench.py"), "--items", "4", "--latency", "0.01",
+                           "--concurrency", "8", "--choices", "1,3"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout)
+    assert r["gradings"] == 36
+    one, three = r["choices_per_call"]["1"], r["choices_per_call"]["3"]
+    assert (one["requests"], three["requests"]) == (36, 12)
+    for m in (one, three):
+        assert m["cached_rerun_calls"] == 0 and m["client_cpu_ms_per_grading"] > 0
+        assert m["baseline_bare_sdk"]["cpu_ms_per_request"] > 0

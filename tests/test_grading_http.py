@@ -10,7 +10,6 @@ import pytest
 
 from fake_llm_server import Action, FakeLLMServer, grading_table
 from grading_helpers import FAKE_KEY, TEXT, items, judge_for
-from skillmix.grading import resolve_judge
 from skillmix_tasks import GenerationScore, Unscored, grader_prompt
 
 PROVIDERS = ["openai", "anthropic"]

@@ -2,8 +2,9 @@
 
 ``await backend.complete(messages, temperature=..., max_tokens=...) -> Completion`` or
 ``BackendError``; backends with ``supports_choices`` (OpenAI's ``n``) also have
-``complete_choices(..., n=N) -> list[Completion]``, several samples from one request. Retries with backoff and Retry-After are the SDKs' own (``max_retries``,
-``timeout`` configured here); an httpx event hook only *counts* attempts, retries and 429s.
+``complete_choices(..., n=N) -> list[Completion]``, several samples from one request. Retries
+with backoff and Retry-After are the SDKs' own (``max_retries``, ``timeout`` configured here);
+an httpx event hook only *counts* attempts, retries and 429s.
 """
 
 from __future__ import annotations

@@ -155,9 +155,9 @@ class CachedCompleter:
         completions = None
         async with self._semaphore():
             estimate = self._estimate(messages, max_tokens, n)
-            if n > 1 and not self._choices_ok:
-                pass  # the server turned ``n`` down while this request waited: one at a time below
-            elif self.budget is None or self.budget.reserve(estimate):
+            # Not sent (so one request a sample, below) if the server turned ``n`` down while this
+            # request waited, or if the budget cannot take n samples at once.
+            if (n == 1 or self._choices_ok) and (self.budget is None or self.budget.reserve(estimate)):
                 self.stats.calls += 1
                 start = time.monotonic()
                 try:
@@ -178,7 +178,7 @@ class CachedCompleter:
             elif n == 1:
                 self.stats.budget_skipped += 1
                 return [CallResult(None, Unscored("budget", f"max_cost {self.budget.max_cost} would be exceeded"))]
-        if completions is None:  # n refused, or the budget cannot take n samples at once: one at a time
+        if completions is None:
             return await self._one_by_one(messages, keys, temperature, max_tokens)
         if self.budget is not None:
             actual = sum(self.price.cost(c.usage.input_tokens, c.usage.output_tokens) for c in completions) \

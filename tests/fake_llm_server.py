@@ -24,7 +24,10 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import re
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -122,6 +125,18 @@ class FakeLLMServer:
     @property
     def anthropic_url(self) -> str:
         return self.url
+
+    def kill_after(self, cmd: Sequence[str], calls: int, timeout: float = 60.0) -> None:
+        """Run ``cmd``, SIGKILL it once this server has answered ``calls`` requests, then let the
+        server finish the requests it still had (their replies reach no one)."""
+        proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while self.calls < calls and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def _next_action(self, request: dict) -> Action:
         with self._lock:

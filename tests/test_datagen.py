@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -252,14 +250,7 @@ def test_killed_run_resumes_without_repeating_finished_calls(env, tmp_path):
         cmd = [sys.executable, "-m", "skillmix.training.datagen", "--teacher", f"openai-compatible:t@{srv.openai_url}",
                "--judge", f"openai-compatible:j@{srv.openai_url}", "--k", "2", "--pool", str(n), "--out", str(out),
                "--cache", str(cache), "--concurrency", "2", "--judge-concurrency", "3", "--no-progress"]
-        proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while srv.calls < 25 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        while srv.in_flight and time.monotonic() < deadline:
-            time.sleep(0.02)
+        srv.kill_after(cmd, calls=25)
         first = srv.calls
         done = sqlite3.connect(cache).execute("select count(*) from replies").fetchone()[0]
         assert 25 <= first < 5 * n and not (out / "d_skillmix_k2.jsonl").exists()

@@ -3,11 +3,9 @@ run killed mid-way whose re-run makes no call for the gradings that had finished
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -126,14 +124,7 @@ def test_killed_run_resumes_without_repeating_finished_calls(env, tmp_path):
         cmd = [sys.executable, "-m", "skillmix.grading.cli", "--judge", f"openai-compatible:m@{srv.openai_url}",
                "--input", str(inp), "--output", str(env / "o.jsonl"), "--cache", str(cache),
                "--concurrency", "4", "--no-progress"]
-        proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while srv.calls < 30 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        while srv.in_flight and time.monotonic() < deadline:  # the server finishes what it had
-            time.sleep(0.02)
+        srv.kill_after(cmd, calls=30)
         first_calls = srv.calls
         assert 30 <= first_calls < 90 and not (env / "o.jsonl").exists()
         done = sqlite3.connect(cache).execute("select count(*) from replies").fetchone()[0]

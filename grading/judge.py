@@ -85,6 +85,11 @@ class CachedCompleter:
         self._choices_ok = self.choices_per_call > 1 and getattr(backend, "supports_choices", False)
         self._sems: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
 
+    @property
+    def samples_per_request(self) -> int:
+        """How many samples one request asks for now (1 once the server has turned ``n`` down)."""
+        return self.choices_per_call if self._choices_ok else 1
+
     def key(self, messages: list[dict], index: int = 0, *, temperature: float | None = None,
             max_tokens: int | None = None) -> str:
         # No credentials here: the spec string has none, and neither do the settings.
@@ -140,7 +145,7 @@ class CachedCompleter:
                     self.stats.cached += 1
                     results[j] = CallResult(hit.reply, None, True, Usage(hit.input_tokens, hit.output_tokens),
                                             hit.finish_reason)
-        per = self.choices_per_call if self._choices_ok else 1
+        per = self.samples_per_request
         groups = [todo[i: i + per] for i in range(0, len(todo), per)]
         requests = [self._request(messages, [keys[j] for j in g], temperature, max_tokens) for g in groups]
         parts = [await requests[0]] if len(requests) == 1 else await asyncio.gather(*requests)
@@ -338,10 +343,6 @@ class Judge:
     def __repr__(self) -> str:
         return f"Judge({self.spec!r}, n_gradings={self.settings.n_gradings})"
 
-    @property
-    def choices_per_call(self) -> int:
-        """Gradings of a text one request asks for (1 once the server has turned ``n`` down)."""
-        return self.completer.choices_per_call if self.completer._choices_ok else 1
 
     def messages(self, item: Item, text: str) -> list[dict]:
         system = [{"role": "system", "content": self.settings.system_prompt}] if self.settings.system_prompt else []
@@ -435,7 +436,7 @@ class Judge:
         """A dry run: how many calls a grading would make (cached ones excluded), their tokens and cost."""
         msgs, keys = self._plan(list(pairs))
         hits = self.cache.get_many(k for row in keys for k in row) if self.cache is not None else {}
-        per = self.choices_per_call
+        per = self.completer.samples_per_request
         n_in = n_calls = n_replies = 0
         for m, row in zip(msgs, keys):
             missing = sum(1 for k in row if k not in hits)

@@ -414,7 +414,7 @@ class Datagen:
         """Calls, tokens and cost a run would need, cached work excluded; no call is made."""
         cache = self.judge.cache
         n_grad = self.judge.settings.n_gradings
-        judge_requests = -(-n_grad // self.judge.choices_per_call)  # a text's gradings, n to a request
+        judge_requests = -(-n_grad // self.judge.completer.samples_per_request)  # a text's gradings, n to a request
         reply_tokens = min(self.teacher.max_tokens, TYPICAL_TEACHER_TOKENS)
         per_k, total_cost = {}, 0.0
         plan.check()

@@ -135,11 +135,10 @@ def main(argv=None) -> dict:
     floors: dict[int, list] = {c: [] for c in modes}
     try:
         spec = f"openai-compatible:bench@http://127.0.0.1:{port}/v1"
+        prompts = [grader_messages(it, text) for it, text in pairs]
         for _ in range(args.repeats):
             for c in modes:
-                per_text = -(-args.gradings // c)  # requests per text
-                prompts = [grader_messages(it, text) for it, text in pairs]
-                requests = [m for m in prompts for _ in range(per_text)]
+                requests = [m for m in prompts for _ in range(-(-args.gradings // c))]  # a text's requests
                 floors[c].append({**bare_sdk(port, requests, args.concurrency, n=c), "requests": len(requests)})
                 runs[c].append(judge_run(spec, pairs, args, n_gradings, c))
     finally:

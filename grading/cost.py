@@ -69,6 +69,11 @@ def estimate_tokens(text: str) -> int:
     return max(1, int(len(text) / CHARS_PER_TOKEN + 0.5))
 
 
+def message_tokens(messages: list[dict]) -> int:
+    """Estimated prompt tokens of a chat (the contents; the few tokens of roles are left out)."""
+    return estimate_tokens("".join(m.get("content") or "" for m in messages))
+
+
 class Budget:
     """A spending cap shared by concurrent calls (and by several judges in one run).
 

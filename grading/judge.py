@@ -1,8 +1,8 @@
 """The SKILL-MIX judge: (item, text) pairs in, graded texts out.
 
-Each text gets ``n_gradings`` independent calls, all calls of a batch run concurrently under
-a semaphore, and each reply goes to the cache as it arrives. Replies are parsed on read with
-``skillmix_tasks.scoring``, voted per criterion, and the programmatic rules applied. A call
+Each text gets ``n_gradings`` independent gradings, asked for through the client layer
+(``client.CachedCompleter``: concurrent, cached the moment each reply arrives, budgeted).
+Replies are parsed on read with ``skillmix_tasks.scoring``, voted per criterion, and the programmatic rules applied. A call
 that fails (after the SDK's retries), is refused, comes back empty, or cannot be parsed makes
 its grading unscored with a reason; it is never turned into points.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,199 +28,14 @@ from skillmix_tasks.scoring import (
     parse_grading,
 )
 
-from .backends import Backend, BackendError, Completion, Usage, make_backend
-from .cache import ReplyCache, cache_key
-from .cost import TYPICAL_REPLY_TOKENS, Budget, Price, estimate_tokens, price_for
+from .backends import Backend, Usage, make_backend
+from .cache import ReplyCache
+from .client import CachedCompleter, CallResult
+from .cost import Budget, price_for
+from .estimate import CallEstimate
 from .specs import JudgeConfigError, JudgeSettings, JudgeSpec, choose_spec, make_settings
 
 JUDGE_NAMESPACE = "skillmix-grader"
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class CallResult:
-    text: str | None  # the raw reply; None when the call failed
-    error: Unscored | None = None
-    from_cache: bool = False
-    usage: Usage = field(default_factory=Usage)
-    finish_reason: str | None = None
-
-
-@dataclass
-class CallStats:
-    """What the calls did; cumulative over the life of a completer / judge."""
-
-    calls: int = 0  # requests issued to the backend (one may carry several samples)
-    judged: int = 0  # usable replies received from the backend (and cached)
-    cached: int = 0  # replies read from the cache, no call
-    failed: Counter = field(default_factory=Counter)  # replies that failed, by reason (never cached)
-    budget_skipped: int = 0
-    usage: Usage = field(default_factory=Usage)
-    cost: float | None = 0.0  # None: the judge has no known price
-
-
-class CachedCompleter:
-    """Cached, concurrency-limited, budgeted completions for any caller (the judge, a datagen
-    teacher, a two-turn evaluation): ``await complete(messages, index)``. ``index`` tells apart
-    several samples of the same messages, so each is cached and resumed on its own."""
-
-    def __init__(self, backend: Backend, cache: ReplyCache | None = None, namespace: str = "default", *,
-                 concurrency: int = 32, budget: Budget | None = None, price: Price | None = None,
-                 key_extra: Mapping[str, Any] | None = None, temperature: float = 0.7, max_tokens: int = 1024,
-                 choices_per_call: int = 1):
-        self.backend = backend
-        self.cache = cache
-        self.namespace = namespace
-        self.concurrency = concurrency
-        self.budget = budget
-        self.price = price
-        self.key_extra = dict(key_extra or {})
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.stats = CallStats(cost=0.0 if price else None)
-        self.choices_per_call = max(1, int(choices_per_call))
-        # Cleared for good when the server refuses ``n`` or ignores it.
-        self._choices_ok = self.choices_per_call > 1 and getattr(backend, "supports_choices", False)
-        self._sems: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
-
-    @property
-    def samples_per_request(self) -> int:
-        """How many samples one request asks for now (1 once the server has turned ``n`` down)."""
-        return self.choices_per_call if self._choices_ok else 1
-
-    def key(self, messages: list[dict], index: int = 0, *, temperature: float | None = None,
-            max_tokens: int | None = None) -> str:
-        # No credentials here: the spec string has none, and neither do the settings.
-        return cache_key(namespace=self.namespace, spec=str(self.backend.spec), messages=messages, index=index,
-                         temperature=self.temperature if temperature is None else temperature,
-                         max_tokens=self.max_tokens if max_tokens is None else max_tokens, **self.key_extra)
-
-    def _semaphore(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        entry = self._sems.get(id(loop))
-        if entry is None or entry[0] is not loop:
-            entry = (loop, asyncio.Semaphore(self.concurrency))
-            self._sems = {k: v for k, v in self._sems.items() if not v[0].is_closed()}
-            self._sems[id(loop)] = entry
-        return entry[1]
-
-    def _estimate(self, messages: list[dict], max_tokens: int, n: int = 1) -> float:
-        if self.price is None:
-            return 0.0
-        n_in = estimate_tokens("".join(m.get("content") or "" for m in messages))
-        done = self.stats.judged
-        n_out = self.stats.usage.output_tokens / done if done else min(max_tokens, TYPICAL_REPLY_TOKENS)
-        return self.price.cost(n_in, n * n_out)
-
-    async def complete(self, messages: list[dict], index: int = 0, *, temperature: float | None = None,
-                       max_tokens: int | None = None, key: str | None = None,
-                       lookup: bool = True) -> CallResult:
-        keys = None if key is None else [key]
-        return (await self.complete_many(messages, [index], temperature=temperature, max_tokens=max_tokens,
-                                         keys=keys, lookup=lookup))[0]
-
-    async def complete_many(self, messages: list[dict], indices: Sequence[int], *, temperature: float | None = None,
-                            max_tokens: int | None = None, keys: Sequence[str] | None = None,
-                            lookup: bool = True) -> list[CallResult]:
-        """Several samples (``indices``) of one prompt. Cached ones are read; the rest are asked
-        for ``choices_per_call`` at a time, one request each, when the backend takes the API's
-        ``n`` (else one request per sample). Each sample is cached under its own index, so the
-        cache and a resumed run do not depend on how the samples were requested."""
-        temperature = self.temperature if temperature is None else temperature
-        max_tokens = self.max_tokens if max_tokens is None else max_tokens
-        if keys is None:
-            keys = [self.key(messages, i, temperature=temperature, max_tokens=max_tokens) for i in indices]
-        results: list[CallResult | None] = [None] * len(keys)
-        todo = list(range(len(keys)))
-        if lookup and self.cache is not None:
-            hits = self.cache.get_many(keys)
-            todo = []
-            for j, key in enumerate(keys):
-                hit = hits.get(key)
-                if hit is None:
-                    todo.append(j)
-                else:
-                    self.stats.cached += 1
-                    results[j] = CallResult(hit.reply, None, True, Usage(hit.input_tokens, hit.output_tokens),
-                                            hit.finish_reason)
-        per = self.samples_per_request
-        groups = [todo[i: i + per] for i in range(0, len(todo), per)]
-        requests = [self._request(messages, [keys[j] for j in g], temperature, max_tokens) for g in groups]
-        parts = [await requests[0]] if len(requests) == 1 else await asyncio.gather(*requests)
-        for group, part in zip(groups, parts):
-            for j, r in zip(group, part):
-                results[j] = r
-        return results  # type: ignore[return-value]
-
-    async def _request(self, messages: list[dict], keys: list[str], temperature, max_tokens) -> list[CallResult]:
-        """One request for ``len(keys)`` samples, under the semaphore and the budget."""
-        n = len(keys)
-        completions = None
-        async with self._semaphore():
-            estimate = self._estimate(messages, max_tokens, n)
-            # Not sent (so one request a sample, below) if the server turned ``n`` down while this
-            # request waited, or if the budget cannot take n samples at once.
-            if (n == 1 or self._choices_ok) and (self.budget is None or self.budget.reserve(estimate)):
-                self.stats.calls += 1
-                start = time.monotonic()
-                try:
-                    if n == 1:
-                        completions = [await self.backend.complete(messages, temperature=temperature,
-                                                                   max_tokens=max_tokens)]
-                    else:
-                        completions = await self.backend.complete_choices(  # type: ignore[attr-defined]
-                            messages, temperature=temperature, max_tokens=max_tokens, n=n)
-                except BackendError as e:
-                    if self.budget is not None:
-                        self.budget.settle(estimate, 0.0)
-                    if n == 1 or e.reason not in ("http 400", "http 422"):
-                        self.stats.failed[e.reason] += n
-                        return [CallResult(None, Unscored(e.reason, e.detail)) for _ in keys]
-                    self._no_choices(f"it refused n={n} ({e.reason})")
-                elapsed = time.monotonic() - start
-            elif n == 1:
-                self.stats.budget_skipped += 1
-                return [CallResult(None, Unscored("budget", f"max_cost {self.budget.max_cost} would be exceeded"))]
-        if completions is None:
-            return await self._one_by_one(messages, keys, temperature, max_tokens)
-        if self.budget is not None:
-            actual = sum(self.price.cost(c.usage.input_tokens, c.usage.output_tokens) for c in completions) \
-                if self.price else 0.0
-            self.budget.settle(estimate, actual)
-        results = [self._reply(key, c, elapsed) for key, c in zip(keys, completions)]
-        if len(completions) < n:
-            self._no_choices(f"it returned {len(completions)} of n={n} samples")
-            results += await self._one_by_one(messages, keys[len(completions):], temperature, max_tokens)
-        return results
-
-    async def _one_by_one(self, messages, keys, temperature, max_tokens) -> list[CallResult]:
-        parts = await asyncio.gather(*(self._request(messages, [k], temperature, max_tokens) for k in keys))
-        return [r for part in parts for r in part]
-
-    def _no_choices(self, why: str) -> None:
-        if self._choices_ok:
-            self._choices_ok = False
-            log.warning("%s: %s; asking for one sample per request from now on", self.backend.spec, why)
-
-    def _reply(self, key: str, c: Completion, elapsed: float) -> CallResult:
-        """Account for one received sample; cache it if it is a usable reply."""
-        self.stats.usage.add(c.usage)
-        if self.stats.cost is not None and self.price is not None:
-            self.stats.cost += self.price.cost(c.usage.input_tokens, c.usage.output_tokens)
-        # Refusals and empty replies are failed calls: not cached, so a re-run asks again.
-        if c.refusal or (c.finish_reason == "content_filter"):
-            self.stats.failed["refusal"] += 1
-            return CallResult(None, Unscored("refusal", str(c.refusal or c.finish_reason)[:300]), usage=c.usage)
-        if not c.text or not c.text.strip():
-            self.stats.failed["empty reply"] += 1
-            return CallResult(None, Unscored("empty reply", f"finish_reason={c.finish_reason}"), usage=c.usage)
-        self.stats.judged += 1
-        if self.cache is not None:
-            self.cache.put(key, namespace=self.namespace, spec=str(self.backend.spec), reply=c.text,
-                           finish_reason=c.finish_reason, input_tokens=c.usage.input_tokens,
-                           output_tokens=c.usage.output_tokens, elapsed=elapsed)
-        return CallResult(c.text, None, False, c.usage, c.finish_reason)
 
 
 @dataclass
@@ -372,7 +186,7 @@ class Judge:
                 else:
                     todo.append((t, g))
         bar = tqdm(total=len(todo), desc=f"judge {self.spec}", unit="call", disable=not progress or not todo,
-                   leave=False)
+                   leave=True)  # a saved log shows the bar at 100%, not stuck where it was last drawn
         scored: list[tuple | None] = [None] * len(pairs)
         missing: dict[int, list[int]] = {}
         for t, g in todo:
@@ -432,23 +246,20 @@ class Judge:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, self._agrade_and_close(pairs, progress)).result()
 
+    def call_estimate(self, pairs: Sequence[tuple[Item, str]], *, lookup: bool = True) -> CallEstimate:
+        """What grading ``pairs`` would send (cached gradings excluded unless ``lookup`` is off)."""
+        msgs, keys = self._plan(list(pairs))
+        hits = self.cache.get_many(k for row in keys for k in row) if lookup and self.cache is not None else {}
+        est = CallEstimate()
+        for m, row in zip(msgs, keys):
+            self.completer.estimate(est, m, range(len(row)), keys=row, hits=hits)
+        return est
+
     def estimate(self, pairs: Sequence[tuple[Item, str]]) -> dict:
         """A dry run: how many calls a grading would make (cached ones excluded), their tokens and cost."""
-        msgs, keys = self._plan(list(pairs))
-        hits = self.cache.get_many(k for row in keys for k in row) if self.cache is not None else {}
-        per = self.completer.samples_per_request
-        n_in = n_calls = n_replies = 0
-        for m, row in zip(msgs, keys):
-            missing = sum(1 for k in row if k not in hits)
-            requests = -(-missing // per)  # the prompt is sent (and billed) once a request
-            n_calls += requests
-            n_replies += missing
-            n_in += requests * estimate_tokens("".join(x["content"] for x in m))
-        n_out = n_replies * min(self.settings.max_tokens, TYPICAL_REPLY_TOKENS)
-        return {"judge": self.spec, "texts": len(msgs), "gradings": sum(len(r) for r in keys),
-                "cached": len(hits), "calls": n_calls, "replies": n_replies, "choices_per_call": per,
-                "input_tokens_est": n_in, "output_tokens_est": n_out,
-                "cost_est": None if self.price is None else round(self.price.cost(n_in, n_out), 4),
+        est = self.call_estimate(pairs)
+        return {"judge": self.spec, "texts": len(pairs), "gradings": len(pairs) * self.settings.n_gradings,
+                **est.to_dict(self.price), "choices_per_call": self.completer.samples_per_request,
                 "max_cost": self.settings.max_cost}
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from skillmix.grading.cost import TYPICAL_REPLY_TOKENS, estimate_tokens, price_for
+from skillmix.grading.estimate import CallEstimate
 from skillmix.grading.specs import make_settings, parse_spec
 from skillmix_tasks import grader_prompt, sample_items
 
@@ -52,27 +53,23 @@ def eval_estimate(config: PipelineConfig) -> dict:
     n_grad, max_tokens = settings.n_gradings, settings.max_tokens
     # The gradings of a text go out ``per`` to a request (the API's n); the prompt is billed once a request.
     per = settings.choices_for(spec) if spec else 1
-    requests_per_text = -(-n_grad // per)
     repeats = e.repeats if e.repeats is not None else 3
     n_items = e.limit or 100
     models = eval_models(config)
-    per_task_in = {}
-    for split in e.splits:
-        for k in e.k:
-            items = sample_items(split, k, n_items)
-            per_task_in[(split, k)] = sum(estimate_tokens(grader_prompt(it, TYPICAL_STUDENT_TEXT)) for it in items)
-    texts_per_model = len(e.protocols) * repeats * n_items * len(per_task_in)
-    texts = len(models) * texts_per_model
-    calls = texts * requests_per_text
-    n_in = len(models) * len(e.protocols) * repeats * requests_per_text * sum(per_task_in.values())
-    n_out = texts * n_grad * min(max_tokens, TYPICAL_REPLY_TOKENS)
+    tasks = [(split, k) for split in e.splits for k in e.k]
+    est = CallEstimate()
+    for split, k in tasks:
+        for it in sample_items(split, k, n_items):
+            est.add(estimate_tokens(grader_prompt(it, TYPICAL_STUDENT_TEXT)), n_grad, per_request=per,
+                    reply_tokens=min(max_tokens, TYPICAL_REPLY_TOKENS), times=len(models) * len(e.protocols) * repeats)
     price = price_for(spec, e.judge_config.get("prices")) if spec else None
+    d = est.to_dict(price, "judge_", digits=2)
     return {"judge": str(spec) if spec else None, "models": [m for _, m in models], "protocols": e.protocols,
-            "tasks": [f"skillmix_{s}_k{k}" for s, k in per_task_in], "items_per_task": n_items,
-            "generations_per_item": repeats, "gradings_per_text": n_grad, "texts": texts,
-            "judge_calls": calls, "judge_replies": texts * n_grad, "choices_per_call": per,
-            "input_tokens_est": n_in, "output_tokens_est": n_out,
-            "judge_cost_est": None if price is None else round(price.cost(n_in, n_out), 2)}
+            "tasks": [f"skillmix_{s}_k{k}" for s, k in tasks], "items_per_task": n_items,
+            "generations_per_item": repeats, "gradings_per_text": n_grad, "texts": est.replies // n_grad,
+            "judge_calls": d["judge_calls"], "judge_replies": d["judge_replies"], "choices_per_call": per,
+            "input_tokens_est": est.input_tokens, "output_tokens_est": est.output_tokens,
+            "judge_cost_est": d["judge_cost_est"]}
 
 
 def training_estimate(config: PipelineConfig) -> dict:

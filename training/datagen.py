@@ -39,8 +39,10 @@ from skillmix_tasks.sampling import DEFAULT_N, DEFAULT_SEED, MAX_K, Item, draw_i
 from skillmix_tasks.scoring import GenerationScore, Unscored
 
 from skillmix.grading.backends import Usage, make_backend
-from skillmix.grading.cost import TYPICAL_REPLY_TOKENS, Budget, estimate_tokens, price_for
-from skillmix.grading.judge import CachedCompleter, Judge, TextGrade
+from skillmix.grading.client import CachedCompleter
+from skillmix.grading.cost import Budget, estimate_tokens, message_tokens, price_for
+from skillmix.grading.estimate import CallEstimate
+from skillmix.grading.judge import Judge, TextGrade
 from skillmix.grading.specs import JudgeConfigError, choose_spec, make_settings, parse_spec
 
 log = logging.getLogger("skillmix.training.datagen")
@@ -276,7 +278,7 @@ class Datagen:
             make_backend(self.teacher_spec, self.teacher_settings), self.judge.cache, TEACHER_NAMESPACE,
             concurrency=teacher_concurrency, budget=self.budget, price=self.teacher_price,
             key_extra={"prompt_version": PROMPT_VERSION}, temperature=teacher_temperature,
-            max_tokens=teacher_max_tokens)
+            max_tokens=teacher_max_tokens, typical_reply_tokens=TYPICAL_TEACHER_TOKENS)
 
     # -- generation
     async def _one(self, item: Item, g: int) -> tuple[Conversation, TextGrade | None]:
@@ -413,54 +415,35 @@ class Datagen:
     def estimate(self, plan: Plan) -> dict:
         """Calls, tokens and cost a run would need, cached work excluded; no call is made."""
         cache = self.judge.cache
-        n_grad = self.judge.settings.n_gradings
-        judge_requests = -(-n_grad // self.judge.completer.samples_per_request)  # a text's gradings, n to a request
-        reply_tokens = min(self.teacher.max_tokens, TYPICAL_TEACHER_TOKENS)
+        reply_tokens = min(self.teacher.max_tokens, self.teacher.typical_reply_tokens)
+        placeholder = "x" * (4 * reply_tokens // 3)  # an answer of typical length, for answers not yet written
         per_k, total_cost = {}, 0.0
         plan.check()
         for k in plan.ks:
             items = plan.items(k)
             n_heldout = check_leakage(items, plan.allow_heldout)
-            e = Counter(dict.fromkeys(("teacher_calls", "teacher_in", "teacher_out", "judge_calls", "judge_replies",
-                                       "judge_in"), 0))
+            teacher, judge = CallEstimate(), CallEstimate()
             for item in items:
                 for g in range(plan.generations):
                     m1 = two_turn_messages(item)
                     hit1 = cache.get(self.teacher.key(m1, g)) if cache else None
-                    t1 = estimate_tokens(m1[0]["content"])
-                    if hit1 is None:
-                        e["teacher_calls"] += 2
-                        e["teacher_in"] += 2 * t1 + reply_tokens + estimate_tokens(student_turn2(item))
-                        e["teacher_out"] += 2 * reply_tokens
-                        answer = None
+                    answer = None
+                    if hit1 is None:  # both turns to do; turn 2's prompt holds a typical turn-1 reply
+                        self.teacher.estimate(teacher, m1, [g], hits={})
+                        teacher.add(message_tokens(m1) + reply_tokens + estimate_tokens(student_turn2(item)),
+                                    reply_tokens=reply_tokens)
                     else:
                         m2 = two_turn_messages(item, [hit1.reply])
                         hit2 = cache.get(self.teacher.key(m2, g)) if cache else None
                         answer = extract_answer(hit2.reply) if hit2 else None
-                        if hit2 is None:
-                            e["teacher_calls"] += 1
-                            e["teacher_in"] += estimate_tokens("".join(x["content"] for x in m2))
-                            e["teacher_out"] += reply_tokens
-                    if answer is not None:
-                        est = self.judge.estimate([(item, answer)])
-                        e["judge_calls"] += est["calls"]
-                        e["judge_replies"] += est["replies"]
-                        e["judge_in"] += est["input_tokens_est"]
-                    else:
-                        e["judge_calls"] += judge_requests
-                        e["judge_replies"] += n_grad
-                        e["judge_in"] += judge_requests * estimate_tokens(grader_prompt(item, "x" * (4 * reply_tokens // 3)))
-            e["judge_out"] = e["judge_replies"] * min(self.judge.settings.max_tokens, TYPICAL_REPLY_TOKENS)
-            tc = self.teacher_price.cost(e["teacher_in"], e["teacher_out"]) if self.teacher_price else None
-            jc = self.judge.price.cost(e["judge_in"], e["judge_out"]) if self.judge.price else None
-            if tc is None or jc is None or total_cost is None:
-                total_cost = None
-            else:
-                total_cost += tc + jc
+                        self.teacher.estimate(teacher, m2, [g], hits={self.teacher.key(m2, g): hit2} if hit2 else {})
+                    judge += self.judge.call_estimate([(item, answer if answer is not None else placeholder)],
+                                                      lookup=answer is not None)
+            tc, jc = teacher.cost(self.teacher_price), judge.cost(self.judge.price)
+            total_cost = None if tc is None or jc is None or total_cost is None else total_cost + tc + jc
             per_k[str(k)] = {"conversations": len(items) * plan.generations, "heldout_items": n_heldout,
-                             **{f"{n}_est" if n.endswith(("_in", "_out")) else n: v for n, v in e.items()},
-                             "teacher_cost_est": None if tc is None else round(tc, 4),
-                             "judge_cost_est": None if jc is None else round(jc, 4)}
+                             **teacher.to_dict(self.teacher_price, "teacher_"),
+                             **judge.to_dict(self.judge.price, "judge_")}
         return {"dry_run": True, "teacher": str(self.teacher_spec), "judge": self.judge.spec, "per_k": per_k,
                 "total_cost_est": None if total_cost is None else round(total_cost, 4),
                 "max_cost": self.budget.max_cost if self.budget else None}

@@ -7,6 +7,7 @@ outside the repository.
 """
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -31,9 +32,23 @@ def fresh_venv(tmp_path_factory):
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, cwd=root)
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    # Dependencies from this environment, after the fresh venv's own site-packages.
-    Path(site, "zz_borrowed_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Dependencies from this environment (every site-packages folder on its path, in order), after the
+    # fresh venv's own site-packages.
+    borrowed = [p for p in sys.path if p.endswith("site-packages")] or [sysconfig.get_paths()["purelib"]]
+    Path(site, "zz_borrowed_deps.pth").write_text("\n".join(borrowed) + "\n")
     return py, Path(site), root
+
+
+def test_building_the_package_prints_no_setuptools_warning(tmp_path):
+    """The packaging is in the form current setuptools wants: no deprecation or ignored-package notices."""
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
+                          "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = out.stdout + out.stderr
+    bad = [line.strip() for line in log.splitlines()
+           if re.search(r"Warning:|would be ignored|is deprecated|deprecated calls", line)
+           and "Location 'file:" not in line]  # pip's own notes on this machine's index config
+    assert not bad, "\n".join(bad)
 
 
 def run(py, code, cwd, **env):

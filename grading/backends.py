@@ -157,7 +157,7 @@ class _SDKBackend:
         detail = redact(str(e), self._creds.secrets)[:500]
         if isinstance(e, sdk.RateLimitError):
             return BackendError("rate limited", detail)
-        if isinstance(e, sdk.APITimeoutError):
+        if isinstance(e, sdk.APITimeoutError) and not _dropped(e):
             return BackendError("timeout", detail)
         if isinstance(e, sdk.APIConnectionError):
             return BackendError("connection error", detail)
@@ -166,6 +166,23 @@ class _SDKBackend:
         if isinstance(e, sdk.APIStatusError):
             return BackendError(f"http {e.status_code}", detail)
         return BackendError("bad response", f"{type(e).__name__}: {detail}")
+
+
+def _dropped(e: BaseException) -> bool:
+    """Whether an SDK "timeout" is really a connection the server dropped. The SDKs' aiohttp
+    transport re-raises aiohttp's ServerDisconnectedError as httpx's ConnectTimeout; what lies
+    under it tells a dropped connection (a connection error, no timeout) from a real timeout."""
+    try:
+        from aiohttp import ClientConnectionError
+    except ImportError:  # the httpx transport reports a disconnect as a connection error itself
+        return False
+    causes, x = [], e.__cause__ or e.__context__
+    while x is not None and len(causes) < 10:
+        causes.append(x)
+        x = x.__cause__ or x.__context__
+    if any(isinstance(c, TimeoutError) for c in causes):  # aiohttp's timeouts are TimeoutErrors too
+        return False
+    return any(isinstance(c, (ClientConnectionError, ConnectionError)) for c in causes)
 
 
 class OpenAIBackend(_SDKBackend):

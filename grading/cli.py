@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from skillmix_tasks.catalog import default_catalog
 from skillmix_tasks.jsonl import iter_objects
 from skillmix_tasks.metrics import item_metrics, summarize
+from skillmix_tasks.outputs import OutputPathError, check_output_file
 from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer
 from skillmix_tasks.sampling import Item
 
@@ -183,8 +184,13 @@ def run(args: argparse.Namespace) -> dict:
         raise JudgeConfigError("the same judge is named twice")
     budget = Budget(settings.max_cost) if settings.max_cost is not None else None  # shared by all judges
     judges = [Judge(s, settings, budget=budget) for s in specs]
-    if not args.dry_run and not args.output:
-        raise JudgeConfigError("--output is required (or use --dry-run)")
+    if not args.dry_run:
+        if not args.output:
+            raise JudgeConfigError("--output is required (or use --dry-run)")
+        # Before the first call: a grading run that cannot write its result has paid for nothing.
+        inputs = [args.input, args.config, settings.cache_path()]
+        out = check_output_file(args.output, inputs=inputs)
+        check_output_file(summary_path(out), inputs=inputs, what="--output (its summary)")
     pairs = read_pairs(args.input)
     if args.dry_run:
         estimates = [j.estimate(pairs) for j in judges]
@@ -196,7 +202,7 @@ def run(args: argparse.Namespace) -> dict:
     results: dict[str, list[TextGrade]] = {}
     for j in judges:
         results[j.spec] = j.grade(pairs, progress=not args.no_progress)
-    out = Path(args.output)
+    out = Path(args.output).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as f:
         for grades in results.values():
@@ -214,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         summary = run(args)
-    except (JudgeConfigError, InputError) as e:
+    except (JudgeConfigError, InputError, OutputPathError) as e:
         print(f"skillmix-grade: error: {e}", file=sys.stderr)
         return 2
     print(_dumps(summary, indent=2))

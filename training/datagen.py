@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from skillmix_tasks.catalog import Catalog, default_catalog
+from skillmix_tasks.outputs import check_output_dir
 from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer, grader_prompt, student_turn2, two_turn_messages
 from skillmix_tasks.sampling import DEFAULT_N, DEFAULT_SEED, MAX_K, Item, draw_items, sample_items
 from skillmix_tasks.scoring import GenerationScore, Unscored
@@ -599,7 +600,11 @@ def run(args: argparse.Namespace) -> dict:
                  max_retries=args.max_retries, batch_size=args.batch_size)
     if args.dry_run:
         return dg.estimate(plan)
-    return dg.generate(plan, args.out, progress=not args.no_progress)
+    # Before the first teacher call: a run that cannot write its dataset has paid for nothing.
+    files = [f"d_skillmix_k{k}{ext}" for k in plan.ks for ext in (".jsonl", ".jsonl.tmp")]
+    out = check_output_dir(args.out, files=[*files, "README.md", "datagen_summary.json"],
+                           inputs=[args.config, dg.judge.settings.cache_path()])
+    return dg.generate(plan, out, progress=not args.no_progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

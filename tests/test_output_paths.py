@@ -1,0 +1,159 @@
+"""Every CLI refuses an output path it could not write (read-only, a folder where a file goes, a
+file where a folder goes, its own input) before any call: the fake server counts 0 requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from fake_llm_server import FakeLLMServer
+from grading_helpers import FAKE_KEY, TEXT, items
+
+from skillmix.grading.cli import main as grade_main
+from skillmix.training.datagen import main as datagen_main
+from skillmix_tasks.outputs import OutputPathError, check_output_dir, check_output_file
+
+
+@pytest.fixture
+def readonly_dir(tmp_path):
+    """A folder nobody can create files in; root ignores modes, so it is made immutable there."""
+    d = tmp_path / "ro"
+    d.mkdir()
+    (d / "old.jsonl").write_text("{}\n")
+    d.chmod(0o555)
+    immutable = False
+    if os.geteuid() == 0:
+        immutable = subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode == 0
+        if not immutable:
+            d.chmod(0o755)
+            pytest.skip("running as root where chattr is not available: no folder is read-only")
+    try:
+        yield d
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(d)], check=True)
+        d.chmod(0o755)
+
+
+@pytest.fixture
+def srv():
+    with FakeLLMServer() as s:
+        yield s
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path, srv):
+    for var in ("SKILLMIX_JUDGE", "SKILLMIX_CACHE", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_url)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def texts(path: Path) -> Path:
+    with open(path, "w") as f:
+        for it in items(3):
+            f.write(json.dumps({"id": it.id, "skills": list(it.skills), "topic": it.topic, "text": TEXT}) + "\n")
+    return path
+
+
+# ----------------------------------------------------------------------------- the helper
+def test_helper_accepts_new_nested_paths_and_changes_nothing(tmp_path):
+    assert check_output_file(tmp_path / "a" / "b" / "g.jsonl") == tmp_path / "a" / "b" / "g.jsonl"
+    assert check_output_dir(tmp_path / "x" / "y", files=["f.json"]) == tmp_path / "x" / "y"
+    existing = tmp_path / "old.jsonl"
+    existing.write_text("keep")
+    check_output_file(existing)
+    assert existing.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["old.jsonl"]
+
+
+def test_helper_refusals(tmp_path, readonly_dir):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("{}\n")
+    (tmp_path / "link.jsonl").symlink_to(inp)
+    os.link(inp, tmp_path / "hard.jsonl")
+    (tmp_path / "folder").mkdir()
+    cases = {
+        str(readonly_dir / "g.jsonl"): "cannot create files",
+        str(readonly_dir / "new" / "deeper" / "g.jsonl"): "cannot create files",
+        str(tmp_path / "folder"): "existing folder",
+        str(tmp_path / "newdir") + "/": "names a folder",
+        str(inp): "same path as the input",
+        str(tmp_path / "folder" / ".." / "in.jsonl"): "same path as the input",
+        str(tmp_path / "link.jsonl"): "same path as the input",
+        str(tmp_path / "hard.jsonl"): "same path as the input",
+        str(inp / "g.jsonl"): "is not a folder",
+        "-": "standard output",
+    }
+    for path, why in cases.items():
+        with pytest.raises(OutputPathError, match=why):
+            check_output_file(path, inputs=[inp])
+    for path, why in {str(inp): "existing file", str(readonly_dir): "cannot create files",
+                      str(readonly_dir / "sub"): "cannot create files", "-": "standard output",
+                      str(inp / "sub"): "is not a folder"}.items():
+        with pytest.raises(OutputPathError, match=why):
+            check_output_dir(path)
+    with pytest.raises(OutputPathError, match="is a folder, but the command writes a file"):
+        check_output_dir(tmp_path, files=["folder"])
+    with pytest.raises(OutputPathError, match="same path as the input"):
+        check_output_dir(tmp_path, inputs=[str(tmp_path) + "/."])
+
+
+# ----------------------------------------------------------------------------- skillmix-grade
+def test_grade_refuses_every_unwritable_output_before_any_judge_call(env, srv, readonly_dir, capsys):
+    inp = texts(env / "texts.jsonl")
+    before = inp.read_text()
+    (env / "folder").mkdir()
+    (env / "link.jsonl").symlink_to(inp)
+    (env / "taken.summary.json").mkdir()
+    cache = env / "cache.sqlite"
+    refused = {
+        str(readonly_dir / "g.jsonl"): "cannot create files",  # the issue: 90 calls, then lost
+        str(env / "folder"): "existing folder",
+        str(inp): "same path as the input",
+        "texts.jsonl": "same path as the input",  # relative spelling of the same file
+        "./folder/../texts.jsonl": "same path as the input",
+        str(env / "link.jsonl"): "same path as the input",
+        str(cache): "same path as the input",  # the reply cache is an input too
+        str(env / "taken.jsonl"): "existing folder",  # where its summary goes
+        str(inp / "g.jsonl"): "is not a folder",
+        "-": "standard output",
+    }
+    for output, why in refused.items():
+        rc = grade_main(["--judge", "openai:gpt-4o", "--input", str(inp), "--output", output, "--cache", str(cache),
+                         "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 2 and why in err and "--output" in err, (output, err)
+        assert srv.requests == [], output
+    assert inp.read_text() == before
+    # --cache off (nothing to resume from): still refused first.
+    assert grade_main(["--judge", "openai:gpt-4o", "--input", str(inp), "--output", str(readonly_dir / "g.jsonl"),
+                       "--cache", "off", "--no-progress"]) == 2
+    assert srv.requests == []
+    # A folder that does not exist yet is created.
+    out = env / "new" / "nested" / "g.jsonl"
+    assert grade_main(["--judge", "openai:gpt-4o", "--input", str(inp), "--output", str(out), "--cache", str(cache),
+                       "--no-progress"]) == 0
+    assert len(out.read_text().split("\n")) == 4 and (out.parent / "g.summary.json").is_file()
+
+
+# ----------------------------------------------------------------------------- skillmix-datagen
+def test_datagen_refuses_every_unwritable_out_before_any_call(env, srv, readonly_dir, capsys):
+    afile = env / "afile"
+    afile.write_text("not a folder")
+    blocked = env / "blocked"
+    (blocked / "d_skillmix_k1.jsonl").mkdir(parents=True)
+    refused = {str(afile): "existing file", str(readonly_dir): "cannot create files",
+               str(readonly_dir / "data"): "cannot create files", str(afile / "data"): "is not a folder",
+               str(blocked): "is a folder, but the command writes a file", "-": "standard output"}
+    for out, why in refused.items():
+        rc = datagen_main(["--teacher", "openai:gpt-4o-mini", "--judge", "openai:gpt-4o", "--k", "1", "--pool", "3",
+                           "--out", out, "--cache", str(env / "cache.sqlite"), "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 2 and why in err and "--out" in err, (out, err)
+        assert srv.requests == [], out
+    assert afile.read_text() == "not a folder"

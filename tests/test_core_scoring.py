@@ -1,11 +1,9 @@
-import json
 import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REFERENCE
 from skillmix_tasks.prompts import criteria_for
 from skillmix_tasks.sampling import Item, sample_items
 from skillmix_tasks.scoring import (
@@ -121,14 +119,8 @@ def test_point_earned_prose_is_read_when_complete():
     assert parse_grading(reply, CRIT) == (1, 0, 0, 1, 1, 1)
 
 
-def _reference_rows():
-    if not REFERENCE.exists():
-        pytest.skip("../shared/reference is not present")
-    return [json.loads(line) for line in REFERENCE.read_text().splitlines() if line.strip()]
-
-
-def test_every_reference_table_reply_is_read_exactly():
-    rows = [r for r in _reference_rows() if r["grader_prompt_style"] == "table"]
+def test_every_reference_table_reply_is_read_exactly(reference_rows):
+    rows = [r for r in reference_rows if r["grader_prompt_style"] == "table"]
     assert len(rows) >= 10
     for r in rows:
         item = Item("ref", "custom", r["k"], tuple(r["skills"]), r["topic"])
@@ -142,8 +134,8 @@ POINT_EARNED_TRUTH = {0: (0, 0, 0), 1: None, 2: (0, 0, 1), 3: None, 4: None, 5: 
                       12: (1, 0, 0), 13: (0, 0, 1), 14: None, 15: None, 21: (1, 1, 0), 22: (1, 0, 0)}
 
 
-def test_point_earned_replies_are_read_correctly_or_unscored():
-    rows = _reference_rows()
+def test_point_earned_replies_are_read_correctly_or_unscored(reference_rows):
+    rows = reference_rows
     seen = 0
     for i, r in enumerate(rows):
         if r["grader_prompt_style"] != "point-earned":
@@ -251,3 +243,21 @@ def test_score_generation_end_to_end():
     assert isinstance(score, GenerationScore) and score.full_marks == 1.0
     unscored = score_generation(ITEM, text, ["garbage", "", full])
     assert isinstance(unscored, Unscored) and unscored.reason == "too few valid gradings"
+
+
+def test_golden_reply_tests_fail_under_ci_when_the_data_is_missing(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "CI": "true", "SKILLMIX_REFERENCE": str(tmp_path / "absent.jsonl")}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                          "-k", "every_reference_table_reply"], cwd=Path(__file__).parents[1], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and "1 error" in run.stdout and "CI=true" in run.stdout, run.stdout[-2000:]
+    env["CI"] = ""
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                          "-k", "every_reference_table_reply"], cwd=Path(__file__).parents[1], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "1 skipped" in run.stdout, run.stdout[-2000:]

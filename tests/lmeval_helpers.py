@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from skillmix_tasks.jsonl import iter_objects
+
 LM_EVAL = str(Path(sys.executable).with_name("lm_eval"))
 
 
@@ -31,4 +33,4 @@ def results(out: Path) -> dict:
 def samples(out: Path, task: str) -> list[dict]:
     files = sorted(glob.glob(str(out / "**" / f"samples_{task}_*.jsonl"), recursive=True))
     assert files, f"no samples for {task} under {out}"
-    return [json.loads(line) for line in Path(files[-1]).read_text().splitlines() if line.strip()]
+    return [row for _, row in iter_objects(files[-1])]  # not splitlines(): texts may hold U+2028

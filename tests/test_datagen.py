@@ -22,6 +22,7 @@ from skillmix.training.datagen import (
     LeakageError, check_leakage, default_splits, main, sample_pool,
 )
 from skillmix_tasks.catalog import default_catalog
+from skillmix_tasks.jsonl import iter_objects
 from skillmix_tasks.prompts import PROMPT_VERSION
 from skillmix_tasks.sampling import Item
 
@@ -80,7 +81,7 @@ def args(out: Path, *extra: str, teacher="openai:gpt-4o-mini", judge="openai:gpt
 
 
 def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [row for _, row in iter_objects(path)]  # not splitlines(): texts may hold U+2028
 
 
 def pool(k: int, n: int, seed: int = 1234) -> list[Item]:

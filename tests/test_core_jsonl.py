@@ -1,0 +1,40 @@
+"""The project's JSONL reader takes every string JSON allows: lm-eval writes samples with
+``ensure_ascii=False``, so line and paragraph separators (U+2028, U+2029, U+0085) arrive raw
+inside strings and must not split a line."""
+
+import json
+
+import pytest
+
+from skillmix_tasks.jsonl import iter_objects
+
+SEPARATORS = "a\u2028b\u2029c\u0085d\x1ce"  # str.splitlines() splits at each of them; JSON does not
+
+
+def test_raw_unicode_separators_stay_inside_their_string(tmp_path):
+    path = tmp_path / "s.jsonl"
+    rows = [{"text": SEPARATORS}, {"text": "plain"}, {"text": "\u2028"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert "\u2028" in path.read_text(encoding="utf-8")  # written raw, as lm-eval does
+    assert list(iter_objects(path)) == [(1, rows[0]), (2, rows[1]), (3, rows[2])]
+
+
+def test_line_numbers_crlf_bom_and_blank_lines(tmp_path):
+    path = tmp_path / "w.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a": "x\xe2\x80\xa8y"}\r\n\r\n{"b": 2}\r\n{"c": \n')
+    with pytest.raises(ValueError, match=r"w.jsonl:4: not valid JSON"):
+        list(iter_objects(path))
+    path.write_bytes(b'\xef\xbb\xbf{"a": "x\xe2\x80\xa8y"}\r\n\r\n{"b": 2}\r\n')
+    assert list(iter_objects(path)) == [(1, {"a": "x\u2028y"}), (3, {"b": 2})]
+
+
+def test_skillmix_grade_reads_an_lmeval_sample_with_a_raw_line_separator(tmp_path):
+    from skillmix.grading.cli import read_pairs
+    from skillmix_tasks import sample_items
+
+    item = sample_items("heldout", 2, n=1)[0]
+    reply = "Answer: The hem held.\u2028So did the seam.\u2029\nExplanation: both skills."
+    path = tmp_path / "samples_skillmix_heldout_k2_x.jsonl"
+    path.write_text(json.dumps({"doc": item.to_dict(), "resps": [[reply]]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    [(got, text)] = read_pairs(path)
+    assert got == item and text == "The hem held.\u2028So did the seam."  # strip() takes the trailing U+2029

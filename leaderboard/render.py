@@ -6,6 +6,8 @@ import csv
 import datetime as _dt
 import html
 import json
+import math
+import re
 from pathlib import Path
 
 from skillmix.leaderboard.plots import METRIC_LABELS, plot_name
@@ -14,7 +16,14 @@ from skillmix.leaderboard.results import METRICS, SPLIT_LABELS
 from skillmix.leaderboard.table import Row, sort_key
 
 NOTE = ("Means over scored items, ± standard error; n = items evaluated; unscored = items the judge "
-        "could not score (left out of the means, never counted as 0); Δ = difference to the baseline row.")
+        "could not score (left out of the means, never counted as 0); ⚠ = more than 5% of the items "
+        "unscored; Δ = difference to the baseline row.")
+UNSCORED_FLAG_SHARE = 0.05  # a cell with more unscored items than this share of n is flagged
+
+
+def unscored_flag(n: int | None, unscored: int | None) -> bool:
+    """Whether a cell's unscored share is above 5% (its mean then rests on a filtered set of items)."""
+    return bool(n and unscored is not None and unscored / n > UNSCORED_FLAG_SHARE)
 
 
 def _f(v: float | None, digits: int = 3) -> str:
@@ -32,12 +41,22 @@ def cell_text(r: Row, metric: str, split: str, k: int) -> str:
     s = e.stats[metric]
     text = _f(s.value) + ("" if s.stderr is None or s.value is None else f" ± {s.stderr:.3f}")
     text += f" (n={e.n if e.n is not None else '?'}, {e.unscored if e.unscored is not None else '?'} unscored)"
+    if unscored_flag(e.n, e.unscored):
+        text += " ⚠"
     d = r.delta(metric, split, k)
     return text + (f" Δ {_delta(d)}" if d is not None else "")
 
 
-def _md(s: str) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
+_MD_INLINE = re.compile(r"([\\`*_\[\]|~])")  # emphasis, code, links, table cells, strikethrough
+_MD_LEADING = re.compile(r"^([#+\-=>!])")  # block syntax, special only at the start of a line
+
+
+def _md(s: object) -> str:
+    """Text for a Markdown table cell or line: HTML inert (``<`` as an entity), Markdown punctuation
+    backslash-escaped, line breaks as spaces, so a name or note shows as typed and nothing more."""
+    text = " ".join(str(s).splitlines()).replace("\u2028", " ").replace("\u2029", " ")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_LEADING.sub(r"\\\1", _MD_INLINE.sub(r"\\\1", text))
 
 
 # ----------------------------------------------------------------------------- markdown
@@ -46,7 +65,7 @@ def markdown(rows: list[Row], cols: dict[str, list[int]], metrics: list[str], pu
     lines = ["# SKILL-MIX leaderboard", ""] + ([f"> **{_md(banner)}**", ""] if banner else []) + [
              f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} from {len(files)} results file(s). {NOTE}"]
     if baseline:
-        lines.append(f"Baseline: `{baseline}`.")
+        lines.append(f"Baseline: {_md(baseline)}.")
     lines += ["", "## Measured models", ""]
     if not rows:
         lines.append("No SKILL-MIX results found.")
@@ -54,7 +73,7 @@ def markdown(rows: list[Row], cols: dict[str, list[int]], metrics: list[str], pu
         lines += ["| Model | Revision | Protocol | Judge | Training provenance | Last run |", "|---|---|---|---|---|---|"]
         for r in rows:
             name = r.label + (" (baseline)" if r.is_baseline else "")
-            lines.append(f"| {_md(name)} | {_md(r.revision or '—')} | {r.protocol} | {_md(r.judge)}"
+            lines.append(f"| {_md(name)} | {_md(r.revision or '—')} | {_md(r.protocol)} | {_md(r.judge)}"
                          f"{' / ' + _md(r.judge_prompt_version) if r.judge_prompt_version else ''} | "
                          f"{_md(r.provenance or '—')} | {r.date_str} |")
     for metric in metrics if rows else []:
@@ -75,35 +94,50 @@ def markdown(rows: list[Row], cols: dict[str, list[int]], metrics: list[str], pu
                   "| Source | Model | Variant | Judge | Split | k | Metric | Value |", "|---|---|---|---|---|---|---|---|"]
         for p in published:
             if p.metric in metrics:
-                lines.append(f"| {_md(p.source)} | {_md(p.model)} | {_md(p.variant)} | {p.judge} | "
-                             f"{SPLIT_LABELS.get(p.split, p.split)} | {p.k} | {METRIC_LABELS[p.metric]} | {p.value:.2f} |")
+                lines.append(f"| {_md(p.source)} | {_md(p.model)} | {_md(p.variant)} | {_md(p.judge)} | "
+                             f"{_md(SPLIT_LABELS.get(p.split, p.split))} | {p.k} | {METRIC_LABELS[p.metric]} | {p.value:.2f} |")
     if warnings:
         lines += ["", "## Skipped", ""] + [f"- {_md(w)}" for w in warnings]
-    lines += ["", "<details><summary>Results files</summary>", ""] + [f"- `{f}`" for f in files] + ["", "</details>", ""]
+    lines += ["", "<details><summary>Results files</summary>", ""] + [f"- {_md(f)}" for f in files] + ["", "</details>", ""]
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- CSV
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(v: object) -> object:
+    """A CSV cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading
+    apostrophe (OWASP's advice); numbers stay numbers."""
+    if isinstance(v, str) and v.startswith(_FORMULA_START):
+        return "'" + v
+    return v
+
+
+def _csv_writer(fh):
+    w = csv.writer(fh)
+    return lambda row: w.writerow([csv_cell(v) for v in row])
 def write_csv(rows: list[Row], cols: dict[str, list[int]], path: Path) -> None:
     """One line per row; per (split, k): n and unscored, and per metric value, stderr, 95% CI, delta."""
     header = ["model", "display_name", "revision", "protocol", "judge", "judge_prompt_version", "provenance",
               "last_run", "is_baseline", "baseline"]
     for split, ks in cols.items():
         for k in ks:
-            header += [f"{split}_k{k}_n", f"{split}_k{k}_unscored"]
+            header += [f"{split}_k{k}_n", f"{split}_k{k}_unscored", f"{split}_k{k}_unscored_over_5pct"]
             for m in METRICS:
                 header += [f"{m}_{split}_k{k}", f"{m}_{split}_k{k}_stderr", f"{m}_{split}_k{k}_ci95_low",
                            f"{m}_{split}_k{k}_ci95_high", f"{m}_{split}_k{k}_delta"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
+        writerow = _csv_writer(fh)
+        writerow(header)
         for r in rows:
             line = [r.model, r.label, r.revision, r.protocol, r.judge, r.judge_prompt_version, r.provenance,
                     r.date_str, int(r.is_baseline), r.baseline.label if r.baseline else ""]
             for split, ks in cols.items():
                 for k in ks:
                     e = r.cells.get((split, k))
-                    line += ["" if e is None or e.n is None else e.n, "" if e is None or e.unscored is None else e.unscored]
+                    line += ["" if e is None or e.n is None else e.n, "" if e is None or e.unscored is None else e.unscored,
+                             "" if e is None else int(unscored_flag(e.n, e.unscored))]
                     for m in METRICS:
                         s = e.stats[m] if e else None
                         ci = s.ci95() if s else None
@@ -112,15 +146,15 @@ def write_csv(rows: list[Row], cols: dict[str, list[int]], path: Path) -> None:
                                  "" if s is None or s.stderr is None else s.stderr,
                                  "" if ci is None else round(ci[0], 6), "" if ci is None else round(ci[1], 6),
                                  "" if d is None else round(d, 6)]
-            w.writerow(line)
+            writerow(line)
 
 
 def write_published_csv(published: list[PublishedValue], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["label", "source", "model", "variant", "judge", "split", "k", "metric", "value"])
+        writerow = _csv_writer(fh)
+        writerow(["label", "source", "model", "variant", "judge", "split", "k", "metric", "value"])
         for p in published:
-            w.writerow([p.label, p.source, p.model, p.variant, p.judge, p.split, p.k, p.metric, p.value])
+            writerow([p.label, p.source, p.model, p.variant, p.judge, p.split, p.k, p.metric, p.value])
 
 
 # ----------------------------------------------------------------------------- HTML
@@ -132,7 +166,7 @@ def page_data(rows: list[Row], cols: dict[str, list[int]], published: list[Publi
     for r in rows:
         cells: dict = {}
         for (split, k), e in r.cells.items():
-            c = {"n": e.n, "u": e.unscored, "file": e.file}
+            c = {"n": e.n, "u": e.unscored, "flag": unscored_flag(e.n, e.unscored), "file": e.file}
             for m in METRICS:
                 s = e.stats[m]
                 ci = s.ci95()
@@ -152,8 +186,28 @@ def page_data(rows: list[Row], cols: dict[str, list[int]], published: list[Publi
             "banner": banner}
 
 
+def _finite(v):
+    """``v`` with every non-finite float replaced by None (JSON has no Infinity or NaN)."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
+def script_json(data: object) -> str:
+    """JSON safe inside a <script> element: strict JSON (no Infinity/NaN), and <, >, & and the
+    JavaScript line separators as escapes, so no text in it (``</script>``, ``<!--<script``) can end
+    or comment out the element."""
+    text = json.dumps(_finite(data), ensure_ascii=False, allow_nan=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
 def index_html(data: dict) -> str:
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    payload = script_json(data)
     return (_PAGE.replace("__DATA__", payload)
             .replace("__STATIC_NOTE__", html.escape(data["note"]))
             .replace("__BANNER__", f'<p class="banner" id="banner">{html.escape(data["banner"])}</p>' if data.get("banner") else ""))
@@ -183,6 +237,7 @@ td.num .v { font-weight: 600; }
 .sub { color: #666; font-size: 12px; }
 .pos { color: #137333; } .neg { color: #b3261e; }
 tr.baseline td { background: #fffbe6; }
+.flag { color: #b3261e; font-weight: 600; }
 .published { border-left: 4px solid #999; padding-left: 12px; margin-top: 28px; }
 .published h2 { color: #555; }
 .tag { display: inline-block; font-size: 11px; padding: 1px 6px; border-radius: 8px; background: #eee; color: #444; }
@@ -332,8 +387,13 @@ __BANNER__
             td.title = cell.file + (s.lo !== null ? "\n95% CI " + fmt(s.lo) + "–" + fmt(s.hi) : "");
             td.appendChild(el("span", {"class": "v"}, fmt(s.v)));
             if (s.se !== null && s.v !== null) td.appendChild(document.createTextNode(" ± " + fmt(s.se)));
-            td.appendChild(el("div", {"class": "sub"}, "n=" + (cell.n === null ? "?" : cell.n) + ", " +
-                                 (cell.u === null ? "?" : cell.u) + " unscored"));
+            var sub = el("div", {"class": "sub"}, "n=" + (cell.n === null ? "?" : cell.n) + ", " +
+                                 (cell.u === null ? "?" : cell.u) + " unscored");
+            if (cell.flag) {
+              td.className += " flagged";
+              sub.appendChild(el("span", {"class": "flag", title: "more than 5% of the items unscored: the mean rests on the scored ones only"}, " ⚠"));
+            }
+            td.appendChild(sub);
             if (s.d !== null) {
               td.appendChild(el("div", {"class": "sub " + (s.d > 0 ? "pos" : s.d < 0 ? "neg" : "")},
                                 "Δ " + (s.d >= 0 ? "+" : "") + fmt(s.d)));

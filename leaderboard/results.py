@@ -79,16 +79,30 @@ def find_results(paths: list[str | Path]) -> list[Path]:
     return sorted(found)
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file, with ``Infinity``/``NaN`` kept as floats (callers check every number they use).
+    Raises ``Malformed`` for anything unreadable, a nesting too deep to decode included."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise Malformed(str(e)) from None
+    except RecursionError:
+        raise Malformed("nested too deeply to be a results file") from None
+
+
 def load(paths: list[str | Path]) -> Loaded:
     """Every SKILL-MIX entry in every ``results_*.json`` below ``paths``; bad files become warnings."""
     out = Loaded()
     for f in find_results(paths):
         out.files.append(str(f))
         try:
-            data = json.loads(f.read_text(encoding="utf-8"))
-            entries, task_warnings = parse_results(data, str(f))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, Malformed) as e:
+            entries, task_warnings = parse_results(read_json(f), str(f))
+        except Malformed as e:
             out.warnings.append(f"skipping malformed results file {f}: {e}")
+            continue
+        except (TypeError, ValueError, AttributeError, OverflowError, RecursionError) as e:
+            # a shape no check above foresaw: still one file's warning, never the whole leaderboard
+            out.warnings.append(f"skipping malformed results file {f}: {type(e).__name__}: {e}")
             continue
         out.warnings.extend(task_warnings)
         if entries:
@@ -112,15 +126,16 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
     model = str(model_args.get("pretrained") or model_args.get("model") or data.get("model_name") or "").strip()
     revision = _revision(data, model_args)
     protocol = str(config.get("protocol") or data.get("protocol") or "single-turn")
-    date = _date(data, file)
+    warnings: list[str] = []
+    date = _date(data, file, warnings)
     provenance = read_provenance(model)
-    entries, warnings = [], []
+    entries = []
     for task, row in results.items():
         m = TASK_RE.match(str(task))
         if not m:
             continue  # foreign tasks and the group rows (skillmix_heldout, ...)
         try:
-            stats, unscored = _task_stats(row)
+            stats, unscored = _task_stats(row, f"{file}: results.{task}", warnings)
         except Malformed as e:
             warnings.append(f"skipping task {task} in {file}: {e}")
             continue
@@ -131,19 +146,21 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
             warnings.append(f"skipping task {task} in {file}: no model name")
             continue
         ns = n_samples.get(task)
-        n = ns.get("effective") if isinstance(ns, dict) else None
+        n = _count(ns.get("effective") if isinstance(ns, dict) else None, f"{file}: n-samples.{task}.effective", warnings)
         entries.append(Entry(
             model=task_model, revision=revision, protocol=protocol,
             judge=str(meta.get("judge") or "unknown judge"),
             judge_prompt_version=str(meta.get("judge_prompt_version") or ""),
             split=m.group(1), k=int(m.group(2)), task=task, stats=stats,
-            n=int(n) if isinstance(n, (int, float)) else None, unscored=unscored, date=date, file=file,
+            n=n, unscored=unscored, date=date, file=file,
             model_source=str(data.get("model_source") or config.get("model") or ""),
             provenance=provenance if task_model == model else read_provenance(task_model)))
     return entries, warnings
 
 
-def _task_stats(row: Any) -> tuple[dict[str, Stat], int | None]:
+def _task_stats(row: Any, where: str, warnings: list[str]) -> tuple[dict[str, Stat], int | None]:
+    """The three metrics and the unscored count of one task row. A metric that is not a number in
+    [0, 1] drops the task; a non-finite stderr or count is a warning naming the field, shown unknown."""
     if not isinstance(row, dict):
         raise Malformed("task row is not an object")
     values: dict[str, dict[str, Any]] = {}  # filter -> {metric or metric_stderr: value}
@@ -160,24 +177,42 @@ def _task_stats(row: Any) -> tuple[dict[str, Stat], int | None]:
     d = values[filt]
     stats = {}
     for m in METRICS:
-        value = _number(d.get(m), f"{m}")
+        value = _number(d.get(m), f"{m},{filt}")
         if value is not None and not 0.0 <= value <= 1.0:
-            raise Malformed(f"{m} = {value} is outside [0, 1]")
-        stats[m] = Stat(value, _number(d.get(f"{m}_stderr"), f"{m}_stderr", lenient=True))
-    unscored = _number(d.get("unscored"), "unscored")
+            raise Malformed(f"'{m},{filt}' = {value} is outside [0, 1]")
+        se = _number(d.get(f"{m}_stderr"), f"{m}_stderr,{filt}", lenient=True)
+        if se is not None and not (math.isfinite(se) and se >= 0):
+            warnings.append(f"{where}['{m}_stderr,{filt}'] = {se!r} is not a standard error; shown as unknown")
+            se = None
+        stats[m] = Stat(value, se)
+    if d.get("unscored") is not None and (isinstance(d["unscored"], bool) or not isinstance(d["unscored"], (int, float))):
+        raise Malformed(f"'unscored,{filt}' is not a number: {d['unscored']!r}")
+    unscored = _count(d.get("unscored"), f"{where}['unscored,{filt}']", warnings)
     if unscored is None and all(s.value is None for s in stats.values()):
         raise Malformed("no SKILL-MIX metric values")
-    return stats, None if unscored is None else int(unscored)
+    return stats, unscored
 
 
 def _number(v: Any, name: str, lenient: bool = False) -> float | None:
+    """A metric value: None for missing, "N/A" and NaN (lm-eval's "no value"); ``Malformed`` for
+    other non-numbers unless ``lenient``. Infinity is returned, for the caller's range check."""
     if v is None or (isinstance(v, str) and v.strip().upper() == "N/A"):
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         if lenient:
             return None
-        raise Malformed(f"{name} is not a number: {v!r}")
+        raise Malformed(f"'{name}' is not a number: {v!r}")
     return None if math.isnan(v) else float(v)
+
+
+def _count(v: Any, where: str, warnings: list[str]) -> int | None:
+    """A count (items, unscored items): a finite whole number >= 0, else None with a warning."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or v != int(v):
+        warnings.append(f"{where} = {v!r} is not a count; shown as unknown")
+        return None
+    return int(v)
 
 
 def _model_args(args: Any) -> dict[str, Any]:
@@ -196,10 +231,15 @@ def _revision(data: dict, model_args: dict) -> str:
     return "" if rev == "main" and "revision" not in model_args else rev
 
 
-def _date(data: dict, file: str) -> float:
+_MAX_DATE = _dt.datetime(9999, 1, 1).timestamp()
+
+
+def _date(data: dict, file: str, warnings: list[str]) -> float:
     d = data.get("date")
     if isinstance(d, (int, float)) and not isinstance(d, bool):
-        return float(d)
+        if math.isfinite(d) and 0 <= d < _MAX_DATE:
+            return float(d)
+        warnings.append(f"{file}: date = {d!r} is not a time; using the file name's timestamp")
     m = _TS_RE.search(Path(file).name)
     if m:
         try:
@@ -220,9 +260,9 @@ def read_provenance(model: str) -> dict[str, Any] | None:
     try:
         f = Path(model).expanduser() / PROVENANCE_FILE
         if f.is_file():
-            data = json.loads(f.read_text(encoding="utf-8"))
+            data = read_json(f)
             return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # Malformed is a ValueError
         return None
     return None
 

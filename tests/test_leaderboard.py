@@ -8,6 +8,7 @@ import copy
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -395,4 +396,104 @@ def test_task_with_every_item_unscored_shows_its_count_not_a_zero(runs):
     e = next(e for e in entries if e.task == "skillmix_heldout_k3")
     assert e.model == "student-z" and e.unscored == 2 and all(e.stats[m].value is None for m in METRICS)
     (r,) = build_rows(entries)
-    assert cell_text(r, "full_marks", "heldout", 3) == "— (n=2, 2 unscored)"
+    assert cell_text(r, "full_marks", "heldout", 3) == "— (n=2, 2 unscored) ⚠"  # 100% > 5%: flagged
+
+
+# ----------------------------------------------------------------------------- hostile files
+HOSTILE_NAME = '=HYPERLINK("http://x")</script><!--<script>alert(1)</script> | *x* \u2028end'
+HOSTILE_NOTE = "demo </script><!--<script> <b>bold</b> | pipe"
+
+
+def test_hostile_files_are_skipped_by_name_and_field_and_the_rest_is_written(runs, tmp_path):
+    d = tmp_path / "runs"
+    good = d / "good"
+    good.mkdir(parents=True)
+    shutil.copy(runs["api_file"], good / runs["api_file"].name)
+    api_text = runs["api_file"].read_text()
+
+    def put(name: str, text: str) -> Path:
+        f = d / name / "results_2024-05-01T10-00-00.000000.json"
+        f.parent.mkdir(parents=True)
+        f.write_text(text, encoding="utf-8")
+        return f
+
+    # Infinity where a count, a stderr and the date belong (json.dumps writes them as Infinity)
+    inf = copy.deepcopy(runs["api"])
+    inf["config"]["model_args"] = {"model": "student-inf"}
+    inf["results"]["skillmix_train_k2"]["unscored,judged"] = float("inf")
+    inf["results"]["skillmix_train_k3"]["full_marks_stderr,judged"] = float("inf")
+    inf["results"]["skillmix_heldout_k2"]["all_skills,judged"] = float("-inf")
+    inf["date"] = 1e300
+    f_inf = put("inf", json.dumps(inf))
+    f_deep = put("deep", "[" * 50_000_000)
+    f_list = put("list", "[1, 2, 3]")
+    f_null = put("null", "null")
+    f_badutf = d / "badutf" / "results_2024-05-01T10-00-00.000000.json"
+    f_badutf.parent.mkdir()
+    f_badutf.write_bytes(b'{"results": "\xff\xfe"}')
+    # wrong types everywhere a shape is assumed
+    wrong = copy.deepcopy(runs["api"])
+    wrong["config"]["model_args"] = ["model", "student-wrong"]
+    wrong["model_name"] = "student-wrong"
+    wrong["n-samples"]["skillmix_train_k2"] = {"effective": "two"}
+    wrong["date"] = "yesterday"
+    wrong["configs"]["skillmix_train_k2"]["metadata"] = ["not", "a", "dict"]
+    wrong["results"]["skillmix_heldout_k3"] = "not a row"
+    f_wrong = put("wrong", json.dumps(wrong))
+    f_results_list = put("results-list", json.dumps({**runs["api"], "results": [1, 2]}))
+    # a model name and a note that try to end the page's script, add HTML to the Markdown, and run in a spreadsheet
+    evil = copy.deepcopy(runs["api"])
+    evil["config"]["model_args"] = {"model": HOSTILE_NAME}
+    put("evil", json.dumps(evil, ensure_ascii=False))
+
+    out = tmp_path / "site"
+    proc = subprocess.run([LEADERBOARD, str(d), "--out", str(out), "--note", HOSTILE_NOTE, "--baseline", "student-a"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr
+    assert "Traceback" not in err
+    for f in (f_deep, f_list, f_null, f_badutf, f_results_list):
+        assert f"skipping malformed results file {f}" in err, (f, err)
+    assert "nested too deeply" in err and "not a JSON object" in err
+    assert f"{f_inf}: results.skillmix_train_k2['unscored,judged'] = inf is not a count" in err
+    assert f"{f_inf}: results.skillmix_train_k3['full_marks_stderr,judged'] = inf" in err
+    assert f"skipping task skillmix_heldout_k2 in {f_inf}: 'all_skills,judged' = -inf is outside [0, 1]" in err
+    assert f"{f_inf}: date = 1e+300 is not a time" in err
+    assert f"{f_wrong}: n-samples.skillmix_train_k2.effective = 'two' is not a count" in err
+    assert f"skipping task skillmix_heldout_k3 in {f_wrong}: task row is not an object" in err
+
+    for name in ("leaderboard.md", "leaderboard.csv", "published.csv", "index.html", "plot_full_marks.png"):
+        assert (out / name).stat().st_size > 0
+    rows = {r["model"]: r for r in _csv(out / "leaderboard.csv")}
+    assert set(rows) == {"student-a", "student-inf", "student-wrong", "'" + HOSTILE_NAME}  # neutralised
+    inf_row = rows["student-inf"]
+    assert inf_row["train_k2_unscored"] == "" and inf_row["full_marks_train_k3_stderr"] == ""
+    assert inf_row["full_marks_heldout_k2"] == ""  # the task with -inf is dropped, the rest kept
+    assert float(inf_row["full_marks_train_k2"]) == runs["api"]["results"]["skillmix_train_k2"]["full_marks,judged"]
+
+    # CSV: a cell starting with = + - @ tab or CR is text to a spreadsheet, not a formula
+    with open(out / "leaderboard.csv", newline="", encoding="utf-8") as fh:
+        for line in csv.reader(fh):
+            for cell in line:
+                assert not cell.startswith(("=", "+", "@", "\t", "\r")), cell
+                if cell.startswith("-"):
+                    float(cell)  # only negative numbers (deltas) may start with a minus
+
+    md = (out / "leaderboard.md").read_text()
+    assert "<script" not in md and "</script" not in md and "<!--" not in md and "<b>" not in md
+    assert "&lt;/script&gt;&lt;!--&lt;script&gt;" in md and "&lt;b&gt;bold&lt;/b&gt; \\| pipe" in md
+    model_lines = [line for line in md.splitlines() if "HYPERLINK" in line]
+    assert model_lines and all(len(re.findall(r"(?<!\\)\|", line)) == 7 for line in model_lines[:1])  # one cell per column
+    assert all(line.startswith(("| \\=HYPERLINK", "- ")) for line in model_lines), model_lines
+
+    html_text = (out / "index.html").read_text()
+    script = html_text.split('<script type="application/json" id="leaderboard-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in script and "\u2028" not in script and "Infinity" not in script and "NaN" not in script
+    data = json.loads(script)
+    assert HOSTILE_NAME in {r["model"] for r in data["rows"]}
+
+    exe = chromium()
+    board = dump(exe, tmp_path / "p", (out / "index.html").as_uri())
+    assert {m for m, _ in board.rows} == {"student-a", "student-inf", "student-wrong", HOSTILE_NAME}
+    proc = run_chromium(exe, tmp_path / "p2", "--dump-dom", (out / "index.html").as_uri())
+    assert "demo &lt;/script&gt;&lt;!--&lt;script&gt; &lt;b&gt;bold&lt;/b&gt;" in proc.stdout  # the note, as text

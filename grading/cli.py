@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> dict:
     results: dict[str, list[TextGrade]] = {}
     for j in judges:
         results[j.spec] = j.grade(pairs, progress=not args.no_progress)
-    out = Path(args.output).expanduser()
+    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as f:
         for grades in results.values():

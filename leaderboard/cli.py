@@ -10,11 +10,15 @@ import base64
 import sys
 from pathlib import Path
 
-from skillmix.leaderboard.plots import plot_metric
+from skillmix_tasks.outputs import OutputPathError, check_output_dir
+
+from skillmix.leaderboard.plots import plot_metric, plot_name
 from skillmix.leaderboard.published import load_published
 from skillmix.leaderboard.render import index_html, markdown, page_data, write_csv, write_published_csv
 from skillmix.leaderboard.results import METRICS, load
 from skillmix.leaderboard.table import BaselineError, build_rows, columns, set_baseline
+
+OUTPUT_FILES = ("leaderboard.md", "leaderboard.csv", "published.csv", "index.html", *(plot_name(m) for m in METRICS))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(d).exists():
             print(f"skillmix-leaderboard: {d} does not exist", file=sys.stderr)
             return 2
+    try:
+        # A results file named as a run may sit where an output goes; run folders may hold the site.
+        check_output_dir(args.out, files=OUTPUT_FILES, inputs=[d for d in args.run_dirs if Path(d).is_file()])
+    except OutputPathError as e:
+        print(f"skillmix-leaderboard: {e}", file=sys.stderr)
+        return 2
     loaded = load(args.run_dirs)
     for w in loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -19,6 +19,8 @@ import json
 import sys
 import time
 
+from skillmix_tasks.outputs import OutputPathError, check_output_dir
+
 from .config import STAGES, PipelineConfig, PipelineConfigError
 from .stages import StageFailed, Unit, plan
 
@@ -90,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skillmix-pipeline: error: cannot estimate: {type(e).__name__}: {e}", file=sys.stderr)
             return 2
         return 0
+    try:
+        # Before the first stage: every stage writes under out, and the first one pays a teacher.
+        check_output_dir(config.root, files=["pipeline_config.json"], inputs=[args.config], what="out")
+    except OutputPathError as e:
+        print(f"skillmix-pipeline: error: {e}", file=sys.stderr)
+        return 2
     config.root.mkdir(parents=True, exist_ok=True)
     (config.root / "pipeline_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     start = time.time()

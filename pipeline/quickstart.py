@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from skillmix_tasks.jsonl import iter_objects
+from skillmix_tasks.outputs import OutputPathError, check_output_dir
 
 from . import smollm2
 from .cli import main as pipeline_main
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    try:
+        check_output_dir(args.out)  # before the model conversion
+    except OutputPathError as e:
+        print(f"skillmix-quickstart: error: {e}", file=sys.stderr)
+        return 2
     try:
         print("== SmolLM2-135M-Instruct: converting the packaged GGUF to an HF folder (once)", flush=True)
         model = smollm2.hf_folder(args.model_dir and Path(args.model_dir) / smollm2.NAME)

@@ -68,14 +68,14 @@ def _check_raw(raw: PathLike, what: str) -> Path:
         raise OutputPathError(f"{what} -: writing to standard output is not supported here; give a path")
     if not str(text).strip():
         raise OutputPathError(f"{what}: empty path")
-    return Path(text).expanduser()
+    return Path(text)
 
 
 def _check_not_input(out: Path, inputs: Iterable[PathLike | None], what: str) -> None:
     for inp in inputs:
         if inp is None or os.fspath(inp) in ("", "-"):
             continue
-        if _same(out, Path(inp).expanduser()):
+        if _same(out, Path(inp)):
             raise OutputPathError(f"{what} {out} is the same path as the input {inp}; it would be overwritten. "
                                   f"Choose another output path")
 
@@ -83,7 +83,7 @@ def _check_not_input(out: Path, inputs: Iterable[PathLike | None], what: str) ->
 def check_output_file(path: PathLike, *, inputs: Iterable[PathLike | None] = (), what: str = "--output") -> Path:
     """Refuse an output file that cannot be written, is a folder, or is one of ``inputs``.
 
-    Returns the path (user-expanded). A missing parent folder is fine if it can be created.
+    Returns it as a Path. A missing parent folder is fine if it can be created.
     """
     text = os.fspath(path)
     out = _check_raw(path, what)
@@ -106,7 +106,7 @@ def check_output_dir(path: PathLike, *, files: Iterable[str] = (), inputs: Itera
                      what: str = "--out") -> Path:
     """Refuse an output folder that is a file, cannot be created or written, or is one of ``inputs``;
     ``files`` (names inside it the command writes) must not be folders, unwritable files or inputs.
-    Returns the path (user-expanded)."""
+    Returns it as a Path."""
     out = _check_raw(path, what)
     inputs = list(inputs)
     if os.path.lexists(out) and not out.is_dir():

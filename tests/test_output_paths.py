@@ -157,3 +157,54 @@ def test_datagen_refuses_every_unwritable_out_before_any_call(env, srv, readonly
         assert rc == 2 and why in err and "--out" in err, (out, err)
         assert srv.requests == [], out
     assert afile.read_text() == "not a folder"
+
+
+# ----------------------------------------------------------------------------- the other CLIs
+def test_leaderboard_refuses_a_file_or_read_only_out_and_writes_nothing(tmp_path, readonly_dir, capsys):
+    from skillmix.leaderboard.cli import main
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    afile = tmp_path / "site.html"
+    afile.write_text("mine")
+    site = tmp_path / "site"
+    (site / "index.html").mkdir(parents=True)
+    for out, why in {str(afile): "existing file", str(readonly_dir / "site"): "cannot create files",
+                     str(site): "is a folder, but the command writes a file"}.items():
+        assert main([str(runs), "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert why in err and "--out" in err, (out, err)
+    assert afile.read_text() == "mine" and sorted(p.name for p in site.iterdir()) == ["index.html"]
+
+
+def test_pipeline_and_quickstart_refuse_out_before_any_stage(tmp_path, monkeypatch, readonly_dir, capsys):
+    from skillmix.pipeline.cli import main as pipeline_main
+    from skillmix.pipeline.quickstart import main as quickstart_main
+
+    monkeypatch.setenv("SKILLMIX_TINY_MODEL", str(tmp_path / "m"))
+    monkeypatch.setenv("SKILLMIX_TINY_SERVER", "http://127.0.0.1:9/v1")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, why in {str(afile): "existing file", str(readonly_dir / "p"): "cannot create files"}.items():
+        assert pipeline_main(["--config", "tiny", f"out={out}"]) == 2
+        err = capsys.readouterr().err
+        assert why in err and "out" in err and "Traceback" not in err, err
+        assert quickstart_main(["--out", out]) == 2
+        assert why in capsys.readouterr().err
+    assert afile.read_text() == "x"
+
+
+def test_train_refuses_output_dir_before_loading_the_model(tmp_path, readonly_dir, capsys):
+    from skillmix.training.__main__ import main
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}) + "\n")
+    model = tmp_path / "model"  # no checkpoint in it: loading it would fail, so a refusal comes first
+    model.mkdir()
+    (tmp_path / "logdir").mkdir()
+    (tmp_path / "logdir" / "train_log.jsonl").symlink_to(data)
+    for out, why in {str(data): "existing file", str(readonly_dir / "run"): "cannot create files",
+                     str(model): "same path as the input", str(tmp_path / "logdir"): "same path as the input"}.items():
+        assert main([f"model={model}", f"data=[{data}]", f"output_dir={out}", "max_steps=1"]) == 2
+        err = capsys.readouterr().err
+        assert "output_dir" in err and why in err, (out, err)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import StopSignal, git_commit, load_checkpoint_state, resume_from, save_checkpoint
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import IGNORE, Collator, EpochSampler, build_dataset
 
 log = logging.getLogger("skillmix.training")
@@ -41,6 +41,18 @@ class Run:
     n_params: int
 
 
+def check_output_dir_of(config: TrainConfig) -> None:
+    """Refuse an output_dir that cannot hold checkpoints before the model is loaded: a file, a
+    read-only folder, the base model's own folder, or a folder whose train_log.jsonl is a data file."""
+    from skillmix_tasks.outputs import OutputPathError, check_output_dir
+
+    try:
+        check_output_dir(config.output_dir, files=["train_log.jsonl"], what="output_dir",
+                         inputs=[config.model if Path(config.model).exists() else None, *config.data, config.pretrain_data])
+    except OutputPathError as e:
+        raise ConfigError(str(e)) from None
+
+
 def setup(config: TrainConfig) -> Run:
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, set_seed
@@ -49,6 +61,7 @@ def setup(config: TrainConfig) -> Run:
     from accelerate import PartialState
 
     config.validate(PartialState().num_processes)
+    check_output_dir_of(config)
     accelerator = Accelerator(
         mixed_precision="bf16" if config.bf16 else None,  # None: whatever `accelerate launch` configured
         gradient_accumulation_plugin=GradientAccumulationPlugin(

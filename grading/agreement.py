@@ -11,9 +11,9 @@ import itertools
 from collections import defaultdict
 from typing import Mapping, Sequence
 
-from skillmix_tasks.scoring import Unscored
+from skillmix_tasks.scoring import Unscored, length_point
 
-from .judge import TextGrade, judge_length_point, programmatic_length_point
+from .judge import TextGrade, judge_length_point
 
 KINDS = ("skill", "topic", "sense", "length")
 
@@ -36,7 +36,10 @@ def _by_kind(k: int, points: Sequence[int]) -> dict[str, list[int]]:
     return {"skill": list(points[:k]), "topic": [points[k]], "sense": [points[k + 1]], "length": [points[k + 2]]}
 
 
-def _pair_stats(a: list[int], b: list[int]) -> dict:
+def _pair_stats(a: list[int | None], b: list[int | None]) -> dict:
+    # A judge may leave out the length row (its point is None): compare where both gave one.
+    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
+    a, b = [x for x, _ in pairs], [y for _, y in pairs]  # type: ignore[assignment]
     n = len(a)
     return {"n": n, "percent_agreement": None if not n else round(sum(x == y for x, y in zip(a, b)) / n, 4),
             "kappa": None if (kp := cohen_kappa(a, b)) is None else round(kp, 4)}
@@ -71,6 +74,9 @@ def self_consistency(grades: Sequence[TextGrade]) -> dict:
         per = [_by_kind(g.item.k, x) for x in valid]
         for kind in KINDS:
             for col in zip(*(p[kind] for p in per)):
+                col = tuple(x for x in col if x is not None)
+                if len(col) < 2:
+                    continue
                 unanimous[kind].append(int(len(set(col)) == 1))
                 pairs[kind].extend(int(x == y) for x, y in itertools.combinations(col, 2))
     return {kind: {"n": len(unanimous[kind]),
@@ -87,7 +93,7 @@ def length_vs_counter(grades: Sequence[TextGrade]) -> dict:
         if point is None:
             continue
         judge.append(point)
-        counter.append(programmatic_length_point(g.item, g.text))
+        counter.append(length_point(g.item, g.text))
     return _pair_stats(judge, counter)
 
 

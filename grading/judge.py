@@ -2,9 +2,10 @@
 
 Each text gets ``n_gradings`` independent gradings, asked for through the client layer
 (``client.CachedCompleter``: concurrent, cached the moment each reply arrives, budgeted).
-Replies are parsed on read with ``skillmix_tasks.scoring``, voted per criterion, and the programmatic rules applied. A call
-that fails (after the SDK's retries), is refused, comes back empty, or cannot be parsed makes
-its grading unscored with a reason; it is never turned into points.
+Replies are scored on read by the one scoring path, ``skillmix_tasks.scoring.score_text`` (parse,
+vote per criterion, programmatic rules, metrics). A call that fails (after the SDK's retries), is
+refused, comes back empty, or cannot be parsed makes its grading unscored with a reason; it is
+never turned into points. A blank answer is not sent: it scores 0 ("empty answer").
 """
 
 from __future__ import annotations
@@ -16,17 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from skillmix_tasks.prompts import PROMPT_VERSION, criteria_for, grader_prompt, sentence_cap
+from skillmix_tasks.prompts import PROMPT_VERSION, criteria_for, grader_prompt
 from skillmix_tasks.sampling import Item
-from skillmix_tasks.scoring import (
-    GenerationScore,
-    Grading,
-    Unscored,
-    apply_rules,
-    generation_metrics,
-    majority_vote,
-    parse_grading,
-)
+from skillmix_tasks.scoring import GenerationScore, Grading, TextScore, Unscored, is_blank, score_text
 
 from .backends import Backend, Usage, make_backend
 from .cache import ReplyCache
@@ -69,23 +62,11 @@ class TextGrade:
         else:
             out.update(status="scored", points=list(self.score.points), full_marks=self.score.full_marks,
                        all_skills=self.score.all_skills, skills_fraction=self.score.skills_fraction)
+            if self.score.reason:
+                out["reason"] = self.score.reason
         out.update(voted=grading(self.voted), gradings=[grading(g) for g in self.gradings],
                    replies=self.replies, from_cache=self.from_cache)
         return out
-
-
-def _score(item: Item, text: str, results: Sequence[CallResult]) -> tuple[list[Grading], Grading, GenerationScore | Unscored]:
-    criteria = criteria_for(item)
-    gradings: list[Grading] = [r.error if r.error is not None else parse_grading(r.text or "", criteria)
-                               for r in results]
-    voted = majority_vote(gradings)
-    if isinstance(voted, Unscored):
-        # One shared cause (all "budget", all "timeout") is the text's reason; mixed causes stay generic.
-        reasons = {g.reason for g in gradings if isinstance(g, Unscored)}
-        if len(reasons) == 1:
-            voted = Unscored(reasons.pop(), voted.detail)
-        return gradings, voted, voted
-    return gradings, voted, generation_metrics(item.k, apply_rules(item, text, voted))
 
 
 @dataclass
@@ -163,8 +144,10 @@ class Judge:
         return system + [{"role": "user", "content": grader_prompt(item, text)}]
 
     def _plan(self, pairs: Sequence[tuple[Item, str]]) -> tuple[list[list[dict]], list[list[str]]]:
+        """Each text's messages and cache keys; a blank text has none (it is never sent)."""
         msgs = [self.messages(item, text) for item, text in pairs]
-        keys = [[self.completer.key(m, i) for i in range(self.settings.n_gradings)] for m in msgs]
+        keys = [[] if is_blank(text) else [self.completer.key(m, i) for i in range(self.settings.n_gradings)]
+                for m, (_, text) in zip(msgs, pairs)]
         return msgs, keys
 
     async def agrade(self, pairs: Sequence[tuple[Item, str]], *, progress: bool = True) -> list[TextGrade]:
@@ -187,7 +170,7 @@ class Judge:
                     todo.append((t, g))
         bar = tqdm(total=len(todo), desc=f"judge {self.spec}", unit="call", disable=not progress or not todo,
                    leave=True)  # a saved log shows the bar at 100%, not stuck where it was last drawn
-        scored: list[tuple | None] = [None] * len(pairs)
+        scored: list[TextScore | None] = [None] * len(pairs)
         missing: dict[int, list[int]] = {}
         for t, g in todo:
             missing.setdefault(t, []).append(g)
@@ -195,7 +178,8 @@ class Judge:
         def finish(t: int) -> None:
             # Parse and vote as soon as a text's last reply is in, overlapping the calls still in flight.
             item, text = pairs[t]
-            scored[t] = _score(item, text, results[t])  # type: ignore[arg-type]
+            scored[t] = score_text(item, text, [r.error if r.error is not None else (r.text or "")  # type: ignore[union-attr]
+                                                for r in results[t]])
 
         async def one(t: int, gs: list[int]) -> None:
             # A text's missing gradings together: one request for all of them where the backend allows.
@@ -215,8 +199,9 @@ class Judge:
             if self.cache is not None:
                 self.cache.flush()
         out = []
-        for (item, text), row, (gradings, voted, score) in zip(pairs, results, scored):  # type: ignore[misc]
-            out.append(TextGrade(item, text, score, [r.text for r in row], gradings, voted,  # type: ignore[union-attr]
+        for (item, text), row, ts in zip(pairs, results, scored):
+            gradings, score = ts.gradings, ts.score  # type: ignore[union-attr]
+            out.append(TextGrade(item, text, score, [r.text for r in row], gradings, ts.voted,  # type: ignore[union-attr]
                                  [r.from_cache for r in row], self.spec))  # type: ignore[union-attr]
             self._stats.texts += 1
             self._stats.gradings += len(row)
@@ -258,7 +243,8 @@ class Judge:
     def estimate(self, pairs: Sequence[tuple[Item, str]]) -> dict:
         """A dry run: how many calls a grading would make (cached ones excluded), their tokens and cost."""
         est = self.call_estimate(pairs)
-        return {"judge": self.spec, "texts": len(pairs), "gradings": len(pairs) * self.settings.n_gradings,
+        return {"judge": self.spec, "texts": len(pairs),
+                "gradings": sum(not is_blank(text) for _, text in pairs) * self.settings.n_gradings,
                 **est.to_dict(self.price), "choices_per_call": self.completer.samples_per_request,
                 "max_cost": self.settings.max_cost}
 
@@ -273,11 +259,6 @@ def resolve_judge(spec: str | None = None, config: Mapping[str, Any] | None = No
 
 
 def judge_length_point(voted: Grading, k: int) -> int | None:
-    """The judge's own length point (before the programmatic rule replaces it)."""
+    """The judge's own length point (before the programmatic rule replaces it); None when the
+    judge gave no length row or the text has no vote."""
     return None if isinstance(voted, Unscored) else voted[k + 2]
-
-
-def programmatic_length_point(item: Item, text: str) -> int:
-    from skillmix_tasks.sentences import count_sentences
-
-    return int(count_sentences(text) <= sentence_cap(item.k))

@@ -20,11 +20,13 @@ from .sampling import Item, sample_items
 from .scoring import (
     METRICS,
     GenerationScore,
+    TextScore,
     Unscored,
     apply_rules,
     majority_vote,
     parse_grading,
     score_generation,
+    score_text,
 )
 from .sentences import count_sentences, split_sentences
 
@@ -35,6 +37,6 @@ __all__ = [
     "student_single_turn", "student_turn1", "student_turn2",
     "Item", "sample_items",
     "METRICS", "GenerationScore", "Unscored", "apply_rules", "majority_vote", "parse_grading",
-    "score_generation",
+    "score_generation", "score_text", "TextScore",
     "count_sentences", "split_sentences",
 ]

@@ -36,8 +36,9 @@ class Unscored:
         return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
-Points = tuple[int, ...]
-Grading = Union[Points, Unscored]
+Points = tuple[int, ...]  # after the rules every point is 0 or 1
+# A judge's points: the length point is None where the judge gave no length row.
+Grading = Union[tuple[Union[int, None], ...], Unscored]
 
 
 _MARKUP_RE = re.compile(r"[*_`#>\"\u201c\u201d]")
@@ -166,9 +167,33 @@ def _is_separator(cells: list[str]) -> bool:
 class _Rows:
     values: dict[int, list[float]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    unidentified: str | None = None  # why the points column of a table could not be told apart
 
     def add(self, index: int, value: float) -> None:
         self.values.setdefault(index, []).append(value)
+
+
+# Header cells: the row labels, the points a row earned, and the most it could earn.
+_LABEL_HEADERS = frozenset({"criteria", "criterion", "criterias", "rubric", "rubric item", "rubric items",
+                            "requirement", "requirements", "item", "items", "criteria item"})
+_EARNED_WORDS = frozenset("earned awarded given received achieved scored obtained".split())
+_POINTS_WORDS = frozenset("points point pts pt score scores grade grades mark marks result".split())
+_MAX_WORDS = frozenset("possible max maximum available out worth allotted allocated".split())
+
+
+def _points_column(header: list[str], label_col: int) -> tuple[int | None, str]:
+    """Which header cell holds the earned points: one that says earned, else the only points-like
+    cell that is not a maximum. ``(None, why)`` when that is not one column."""
+    words = [set(c.split()) for c in header]
+    cols = [i for i in range(len(header)) if i != label_col]
+    earned = [i for i in cols if words[i] & _EARNED_WORDS and not words[i] & _MAX_WORDS]
+    if len(earned) == 1:
+        return earned[0], ""
+    plain = [i for i in cols if words[i] & _POINTS_WORDS and not words[i] & _MAX_WORDS]
+    if not earned and len(plain) == 1:
+        return plain[0], ""
+    cells = " | ".join(header)
+    return None, f"header '{cells}' names {len(earned) or len(plain)} candidate points-earned columns, not one"
 
 
 def _table_rows(reply: str, criteria: Sequence[Criterion]) -> _Rows:
@@ -183,20 +208,29 @@ def _table_rows(reply: str, criteria: Sequence[Criterion]) -> _Rows:
         if len(cells) < 2 or _is_separator(cells):
             continue
         lowered = [_norm(c) for c in cells]
-        if any(c in ("criteria", "criterion") for c in lowered) and any("point" in c or "score" in c for c in lowered):
-            label_col = next(i for i, c in enumerate(lowered) if c in ("criteria", "criterion"))
-            earned = [i for i, c in enumerate(lowered) if "earned" in c or "awarded" in c]
-            scored = [i for i, c in enumerate(lowered) if "point" in c or "score" in c]
-            points_col = (earned or scored)[0]
+        label_at = next((i for i, c in enumerate(lowered) if c in _LABEL_HEADERS), None)
+        if label_at is not None and all(parse_value(c) is None for c in cells):
+            label_col = label_at
+            points_col, why = _points_column(lowered, label_col)
+            if points_col is None:
+                rows.unidentified = why
             continue
-        label = cells[label_col] if label_col < len(cells) else ""
+        if rows.unidentified:
+            continue
+        if points_col is not None:
+            label = cells[label_col] if label_col < len(cells) else ""
+            value = parse_value(cells[points_col]) if points_col < len(cells) else None
+            numbers = []
+        else:  # no header: the first cell that is not a number is the label; one number is the points
+            label = next((c for c in cells if parse_value(c) is None), "")
+            numbers = [v for v in (parse_value(c) for c in cells) if v is not None]
+            value = numbers[0] if len(numbers) == 1 else None
         if "total" in _norm(label).split():
             continue
-        if points_col is not None and points_col < len(cells):
-            value = parse_value(cells[points_col])
-        else:  # no header: the last cell that reads as a number
-            value = next((v for v in (parse_value(c) for c in reversed(cells[1:])) if v is not None), None)
         index = match_criterion(label, criteria, keys)
+        if len(numbers) > 1 and index is not None:
+            rows.unidentified = f"row {label.strip()!r} has {len(numbers)} numbers and the table no header"
+            continue
         if index is None:
             if value is not None:
                 unmatched.append((label, value))
@@ -255,20 +289,29 @@ def parse_grading(reply: str, criteria: Sequence[Criterion]) -> Grading:
     """Read a grader reply into one 0/1 point per criterion, or :class:`Unscored`.
 
     Rows are mapped to criteria by their text, not their position; total rows are ignored;
-    a table is preferred, with "Point earned: X" prose as the fallback.
+    a table is preferred, with "Point earned: X" prose as the fallback. In a table with several
+    number columns the points are read from the one its header calls earned (``Points Earned``,
+    ``Score``, a lone ``Points`` beside ``Max Points``); a table where that cannot be told is
+    unscored. The length row may be missing (its point is ``None``): code decides it anyway.
     """
     if not reply or not reply.strip():
         return Unscored("empty reply")
     rows = _table_rows(reply, criteria)
+    if rows.unidentified:
+        return Unscored("unidentified points column", rows.unidentified)
     if not rows.values:
         rows = _point_earned_rows(reply, criteria)
     if not rows.values:
         return Unscored("no grading table", "no table rows or 'Point earned' lines name a criterion")
-    points = []
+    points: list[int | None] = []
     for i, c in enumerate(criteria):
         values = rows.values.get(i)
+        if not values and c.kind == "length":
+            points.append(None)  # optional: the length point is computed by code (apply_rules)
+            continue
         if not values:
-            missing = [criteria[j].label for j in range(len(criteria)) if not rows.values.get(j)]
+            missing = [criteria[j].label for j in range(len(criteria))
+                       if not rows.values.get(j) and criteria[j].kind != "length"]
             detail = f" ({rows.problems[0]})" if rows.problems else ""
             return Unscored("missing criteria", f"no row for: {'; '.join(missing)}{detail}")
         converted = {_to_point(v) for v in values}
@@ -280,12 +323,24 @@ def parse_grading(reply: str, criteria: Sequence[Criterion]) -> Grading:
     return tuple(points)
 
 
+def _inflected(word: str) -> str:
+    """A regex for ``word`` and its noun inflections: plural, possessive ("puns", "fallacies",
+    "biases", "metaphor's", "herrings'")."""
+    w = re.escape(word)
+    forms = [rf"{w}(?:s|es)?"]
+    if len(word) > 2 and word[-1] in "yY" and word[-2].lower() not in "aeiou":
+        forms.append(rf"{re.escape(word[:-1])}ies")
+    return rf"(?:{'|'.join(forms)})(?:['\u2019]s?)?"
+
+
 def names_skill(text: str, skill: str) -> bool:
-    """True if the text names the skill (its bare name as whole words, any case, - or space)."""
+    """True if the text names the skill: its bare name (before any "(" gloss) as whole words, any
+    case, words joined by spaces or hyphens, each word also in its plural or possessive form. A
+    word that only contains the name ("punishment" for *pun*) does not count."""
     words = skill_name(skill).split()
     if not words:
         return False
-    pattern = r"[\s\-]+".join(re.escape(w) for w in words)
+    pattern = r"[\s\-]+".join(_inflected(w) for w in words)
     return re.search(rf"(?<!\w){pattern}(?!\w)", text, re.IGNORECASE) is not None
 
 
@@ -298,8 +353,12 @@ def apply_rules(item: Item, text: str, points: Points) -> Points:
     k = item.k
     skill_points = [0 if names_skill(text, s) else p for s, p in zip(item.skills, points[:k])]
     topic, sense = points[k], points[k + 1]
-    length = int(count_sentences(text) <= sentence_cap(k))
-    return (*skill_points, topic, sense, length)
+    return (*skill_points, topic, sense, length_point(item, text))
+
+
+def length_point(item: Item, text: str) -> int:
+    """The programmatic length point: 1 if the text has at most max(1, k - 1) sentences."""
+    return int(count_sentences(text) <= sentence_cap(item.k))
 
 
 def majority_vote(gradings: Sequence[Grading], min_valid: int | None = None) -> Grading:
@@ -307,7 +366,8 @@ def majority_vote(gradings: Sequence[Grading], min_valid: int | None = None) -> 
 
     Unscored gradings are left out; fewer than ``min_valid`` valid gradings (default two, or
     one when only one grading was asked for) leaves the text unscored. A tie (possible with
-    two or four valid gradings) does not award the point.
+    two or four valid gradings) does not award the point. A point no grading gave (the optional
+    length row) stays ``None``.
     """
     if min_valid is None:
         min_valid = min(2, len(gradings))
@@ -320,17 +380,24 @@ def majority_vote(gradings: Sequence[Grading], min_valid: int | None = None) -> 
     lengths = {len(g) for g in valid}
     if len(lengths) != 1:
         raise ValueError(f"gradings have different lengths: {sorted(lengths)}")
-    return tuple(int(2 * sum(col) > len(valid)) for col in zip(*valid))
+    return tuple(_vote([v for v in col if v is not None]) for col in zip(*valid))
+
+
+def _vote(values: Sequence[int]) -> int | None:
+    return int(2 * sum(values) > len(values)) if values else None
 
 
 @dataclass(frozen=True)
 class GenerationScore:
-    """The three SKILL-MIX metrics of one generation, with the points behind them."""
+    """The three SKILL-MIX metrics of one generation, with the points behind them.
+
+    ``reason`` says why a generation scored 0 without a judge (an empty answer)."""
 
     points: Points
     full_marks: float
     all_skills: float
     skills_fraction: float
+    reason: str | None = None
 
 
 METRICS = ("full_marks", "all_skills", "skills_fraction")
@@ -349,10 +416,46 @@ def generation_metrics(k: int, points: Points) -> GenerationScore:
     )
 
 
-def score_generation(item: Item, text: str, replies: Sequence[str]) -> GenerationScore | Unscored:
-    """All of it for one generation: parse each reply, vote, apply the rules, compute metrics."""
+def is_blank(text: str) -> bool:
+    """An answer with nothing to grade: empty, whitespace, or only punctuation and markup."""
+    return re.search(r"\w", text or "") is None
+
+
+@dataclass(frozen=True)
+class TextScore:
+    """One text through the whole scoring path: each grading, the judge's vote, the score."""
+
+    gradings: list[Grading]  # per reply: points in criteria_for order, or Unscored
+    voted: Grading  # the judge's majority-voted points, before the programmatic rules
+    score: GenerationScore | Unscored
+
+
+EMPTY_ANSWER = "empty answer"
+
+
+def score_text(item: Item, text: str, replies: Sequence[str | Unscored]) -> TextScore:
+    """The one scoring path from (item, text, grader replies) to a score: parse each reply, vote
+    per criterion, apply the programmatic rules, compute the metrics.
+
+    ``replies`` may hold :class:`Unscored` for calls that failed; when every grading failed for
+    one shared cause (all "budget", all "timeout") that is the text's reason; mixed causes stay
+    generic. A blank answer is a scored 0 with the reason "empty answer", whatever the replies
+    say (none are needed).
+    """
+    if is_blank(text):
+        zero = GenerationScore((0,) * (item.k + 3), 0.0, 0.0, 0.0, reason=EMPTY_ANSWER)
+        return TextScore([], Unscored(EMPTY_ANSWER, "nothing to grade; no judge call"), zero)
     criteria = criteria_for(item)
-    voted = majority_vote([parse_grading(r, criteria) for r in replies])
+    gradings: list[Grading] = [r if isinstance(r, Unscored) else parse_grading(r, criteria) for r in replies]
+    voted = majority_vote(gradings)
     if isinstance(voted, Unscored):
-        return voted
-    return generation_metrics(item.k, apply_rules(item, text, voted))
+        reasons = {g.reason for g in gradings if isinstance(g, Unscored)}
+        if len(reasons) == 1:
+            voted = Unscored(reasons.pop(), voted.detail)
+        return TextScore(gradings, voted, voted)
+    return TextScore(gradings, voted, generation_metrics(item.k, apply_rules(item, text, voted)))
+
+
+def score_generation(item: Item, text: str, replies: Sequence[str | Unscored]) -> GenerationScore | Unscored:
+    """The score of one generation (see :func:`score_text`)."""
+    return score_text(item, text, replies).score

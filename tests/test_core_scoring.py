@@ -192,7 +192,20 @@ def test_parser_never_crashes_and_never_invents_points(reply):
     ("A RED  HERRING swam by.", "red herring", True),
     ("That is a red-herring.", "red herring", True),
     ("The reddish herring swam.", "red herring", False),
-    ("Metaphors abound.", "metaphor", False),
+    ("Metaphors abound.", "metaphor", True),
+    ("Her words were metaphors for loss.", "metaphor", True),
+    ("The metaphor's edge cut.", "metaphor", True),
+    ("A metaphorical hive.", "metaphor", False),
+    ("Two red herrings swam by.", "red herring", True),
+    ("The red-herrings' scent faded.", "red herring", True),
+    ("Puns were everywhere.", "pun", True),
+    ("The punishment fit the crime.", "pun", False),
+    ("A spun thread.", "pun", False),
+    ("Both fallacies of division fail.", "fallacy of division", True),
+    ("Self-serving biases again.", "self serving bias", True),
+    ("Her hyperboles tired us.", "hyperbole", True),
+    ("An ad hominem's sting.", "ad hominem", True),
+    ("Analogies help.", "analogy", True),
     ("What a metaphor!", "metaphor", True),
     ("An accident happened.", "accident (fallacy)", True),
     ("A fallacy here.", "accident (fallacy)", False),
@@ -261,3 +274,132 @@ def test_golden_reply_tests_fail_under_ci_when_the_data_is_missing(tmp_path):
                           "-k", "every_reference_table_reply"], cwd=Path(__file__).parents[1], env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "1 skipped" in run.stdout, run.stdout[-2000:]
+
+
+# -- the earned column is chosen by its header (issue 14, defect 5)
+@pytest.mark.parametrize("header, row", [
+    ("| Criteria | Points Possible | Points Earned |", "| {label} | 1 | {p} |"),
+    ("| Criteria | Points Earned | Points Possible |", "| {label} | {p} | 1 |"),
+    ("| Criteria | Max Points | Points |", "| {label} | 1 | {p} |"),
+    ("| Criteria | Points | Max Points |", "| {label} | {p} | 1 |"),
+    ("| Criteria | Maximum | Score |", "| {label} | 1 | {p} |"),
+    ("| Criterion | Score | Out of |", "| {label} | {p} | 1 |"),
+    ("| Criteria | Available Points | Awarded |", "| {label} | 1 | {p} |"),
+    ("| # | Criteria | Points Possible | Points Earned | Comment |", "| 1 | {label} | 1 | {p} | fine |"),
+])
+def test_three_column_tables_read_the_earned_column(header, row):
+    points = [1, 0, 0, 1, 0, 1]
+    ncols = header.count("|") - 1
+    body = "\n".join(row.format(label=c.label, p=p) for c, p in zip(CRIT, points))
+    reply = f"{header}\n|{'---|' * ncols}\n{body}\n| Total | 6 | 3 |"
+    assert parse_grading(reply, CRIT) == tuple(points)
+
+
+@pytest.mark.parametrize("header", [
+    "| Criteria | Points A | Points B |",
+    "| Criteria | Judge 1 | Judge 2 |",
+    None,  # no header at all: two numbers a row
+])
+def test_a_table_whose_earned_column_cannot_be_identified_is_unscored(header):
+    body = "\n".join(f"| {c.label} | 1 | 0 |" for c in CRIT)
+    reply = (f"{header}\n|---|---|---|\n" if header else "") + body
+    result = parse_grading(reply, CRIT)
+    assert isinstance(result, Unscored) and result.reason == "unidentified points column", result
+
+
+# -- the length row is optional: its point is computed by code (issue 14, defect 6)
+def test_a_grading_without_the_length_row_is_scored():
+    result = parse_grading(table(rows_for([1, 0, 1, 1, 1])), CRIT)
+    assert result == (1, 0, 1, 1, 1, None)
+    text = "The hive hums."
+    score = score_generation(ITEM, text, [table(rows_for([1, 1, 1, 1, 1]))] * 3)
+    assert isinstance(score, GenerationScore) and score.points == (1, 1, 1, 1, 1, 1)
+    # other rows stay required
+    missing_sense = parse_grading(table(rows_for([1, 1, 1, 1]) + [(CRIT[5].label, 1)]), CRIT)
+    assert isinstance(missing_sense, Unscored) and missing_sense.reason == "missing criteria"
+
+
+def test_vote_with_and_without_length_rows():
+    assert majority_vote([(1, 1, None), (1, 0, 1), (0, 1, None)]) == (1, 1, 1)
+    assert majority_vote([(1, 1, None), (1, 1, None)]) == (1, 1, None)
+    assert majority_vote([(1, 1, 1), (1, 0, 1), (0, 1, None)]) == (1, 1, 1)
+
+
+# -- an empty or blank answer scores 0, with its reason, and no reply is needed (defect 1)
+@pytest.mark.parametrize("text", ["", "   ", "\n\t\n", "**", "..."])
+def test_a_blank_answer_is_a_scored_zero(text):
+    lenient = table(rows_for([1, 1, 1, 1, 1, 1]))
+    for replies in ([], [lenient] * 3, ["garbage"] * 3):
+        score = score_generation(ITEM, text, replies)
+        assert isinstance(score, GenerationScore), score
+        assert (score.full_marks, score.all_skills, score.skills_fraction) == (0, 0, 0)
+        assert score.points == (0,) * 6 and score.reason == "empty answer"
+
+
+def test_score_text_keeps_the_gradings_and_a_shared_failure_reason():
+    from skillmix_tasks.scoring import score_text
+
+    full = table(rows_for([1, 1, 1, 1, 1, 1]))
+    s = score_text(ITEM, "The hive hums.", [full, Unscored("timeout", "30 s"), full])
+    assert s.gradings[1] == Unscored("timeout", "30 s") and s.voted == (1, 1, 1, 1, 1, 1)
+    assert isinstance(s.score, GenerationScore) and s.score.full_marks == 1.0
+    failed = score_text(ITEM, "The hive hums.", [Unscored("budget", "x")] * 3)
+    assert isinstance(failed.score, Unscored) and failed.score.reason == "budget"
+    mixed = score_text(ITEM, "The hive hums.", [Unscored("budget"), "garbage", Unscored("timeout")])
+    assert mixed.score.reason == "too few valid gradings"
+
+
+def _reference_metrics(k, generations):
+    """The reference arithmetic, written out independently: per criterion a majority of the
+    gradings (at least 2 of 3), per generation the three metrics, per item the max over generations."""
+    best = {"full_marks": 0.0, "all_skills": 0.0, "skills_fraction": 0.0}
+    for gradings in generations:
+        voted = [1 if sum(g[c] for g in gradings) * 2 > len(gradings) else 0 for c in range(k + 3)]
+        skills, rest = voted[:k], voted[k:]
+        full = 1.0 if sum(voted) == k + 3 else 0.0
+        all_sk = 1.0 if sum(skills) == k and sum(rest) >= 2 else 0.0
+        frac = sum(skills) / k if sum(rest) == 3 else 0.0
+        best = {"full_marks": max(best["full_marks"], full), "all_skills": max(best["all_skills"], all_sk),
+                "skills_fraction": max(best["skills_fraction"], frac)}
+    return best
+
+
+def test_metrics_equal_the_reference_arithmetic_on_every_table_reply(reference_rows):
+    import itertools
+
+    from skillmix_tasks.metrics import item_metrics
+
+    import re
+
+    rows = [r for r in reference_rows if r["grader_prompt_style"] == "table"]
+    assert len(rows) >= 10 and {r["k"] for r in rows} == {3}
+    ours, theirs = [], []
+    for r in rows:
+        item = Item("ref", "custom", r["k"], tuple(r["skills"]), r["topic"])
+        points = [int(float(v)) for v in r["reference_parse_points"].split(",")]
+        # Each reply as the judge wrote it, and with its topic / sense / length row turned to 0 (the
+        # real replies give those rows 1, which would leave "at least 2 of the other 3" untested).
+        variants = [(r["grader_reply"], points)]
+        for row, marker in ((3, "pertains"), (4, "sense"), (5, "at most")):
+            lines = r["grader_reply"].splitlines()
+            at = next(i for i, line in enumerate(lines) if "|" in line and marker in line.lower())
+            lines[at] = re.sub(r"\d(?=\s*\|?\s*$)", "0", lines[at])
+            variants.append(("\n".join(lines), [0 if c == row else p for c, p in enumerate(points)]))
+        for reply, expected in variants:
+            ours.append(parse_grading(reply, criteria_for(item)))
+            theirs.append(expected)
+            assert list(ours[-1]) == expected
+    # Every triple of replies is one generation's three gradings; three generations make an item.
+    triples = list(itertools.combinations(range(len(rows)), 3))
+    random.Random(0).shuffle(triples)
+    items_checked = 0
+    for start in range(0, len(triples) - 2, 3):
+        gens = triples[start:start + 3]
+        scores = [generation_metrics(3, majority_vote([ours[i] for i in g])) for g in gens]
+        expected = _reference_metrics(3, [[theirs[i] for i in g] for g in gens])
+        assert item_metrics(scores) == pytest.approx(expected), gens
+        items_checked += 1
+    assert items_checked == len(triples) // 3
+    # and each reply alone, graded three times, is one generation of one item
+    for o, t in zip(ours, theirs):
+        assert item_metrics([generation_metrics(3, majority_vote([o] * 3))]) == pytest.approx(_reference_metrics(3, [[t] * 3]))

@@ -161,8 +161,8 @@ def test_parser_fix_rescores_from_cache_without_calls(srv, tmp_path, monkeypatch
     [g] = judge.grade([(it, TEXT)], progress=False)
     assert g.voted == (1, 0, 1, 1, 1)
     calls = srv.calls
-    import skillmix.grading.judge as jm
-    monkeypatch.setattr(jm, "parse_grading", lambda reply, criteria: (1,) * len(criteria))  # "the fix"
+    import skillmix_tasks.scoring as scoring  # the one scoring path the judge reads replies with
+    monkeypatch.setattr(scoring, "parse_grading", lambda reply, criteria: (1,) * len(criteria))  # "the fix"
     [g2] = judge_for("openai", srv, tmp_path, monkeypatch).grade([(it, TEXT)], progress=False)
     assert srv.calls == calls and g2.voted == (1, 1, 1, 1, 1)
 
@@ -259,3 +259,20 @@ def test_api_key_never_leaks(provider, srv, tmp_path, monkeypatch, caplog):
              repr(judge), (tmp_path / "judge.sqlite").read_bytes().decode("latin-1")]
     for t in texts:
         assert FAKE_KEY not in t
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_blank_answer_is_a_scored_zero_and_never_sent(provider, srv, tmp_path, monkeypatch):
+    # The fake judge gives full marks to anything: a blank answer sent to it would score 1.
+    judge = judge_for(provider, srv, tmp_path, monkeypatch)
+    its = items(3)
+    pairs = [(its[0], ""), (its[1], "  \n\t "), (its[2], TEXT)]
+    assert judge.estimate(pairs)["gradings"] == 3
+    grades = judge.grade(pairs, progress=False)
+    assert srv.samples == 3 and all(r["body"]["messages"][-1]["content"] == grader_prompt(its[2], TEXT) for r in srv.requests)
+    for g in grades[:2]:
+        assert isinstance(g.score, GenerationScore) and g.score.reason == "empty answer"
+        assert (g.score.full_marks, g.score.all_skills, g.score.skills_fraction) == (0, 0, 0)
+        assert g.replies == [] and g.to_dict()["status"] == "scored" and g.to_dict()["reason"] == "empty answer"
+    st = judge.stats.to_dict()
+    assert st["texts"] == 3 and st["scored"] == 3 and st["gradings"] == 3

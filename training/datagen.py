@@ -207,6 +207,10 @@ def _norm_answer(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
+def _judge_points(g) -> list[int | None] | None:
+    return None if isinstance(g, Unscored) else [None if p is None else int(p) for p in g]
+
+
 def make_row(conv: Conversation, grade: TextGrade, plan: Plan, teacher: str) -> dict:
     """One dataset line: chat messages (what the trainer reads) plus everything behind the grade."""
     item, score = conv.item, grade.score
@@ -221,9 +225,10 @@ def make_row(conv: Conversation, grade: TextGrade, plan: Plan, teacher: str) -> 
             "criteria": grade.to_dict()["criteria"], "points": [int(p) for p in score.points],
             "full_marks": float(score.full_marks), "all_skills": float(score.all_skills),
             "skills_fraction": float(score.skills_fraction),
-            "voted": [int(p) for p in grade.voted] if not isinstance(grade.voted, Unscored) else None,
+            # A judge's length point is None where it gave no length row (code decides that point).
+            "voted": _judge_points(grade.voted),
             # Arrow needs one type per column: points or null, and the reason apart.
-            "gradings": [None if isinstance(g, Unscored) else [int(p) for p in g] for g in grade.gradings],
+            "gradings": [_judge_points(g) for g in grade.gradings],
             "unscored_gradings": [g.reason if isinstance(g, Unscored) else None for g in grade.gradings],
             "replies": grade.replies,
         },

@@ -138,19 +138,33 @@ def grader_prompt(item: Item, text: str, catalog: Catalog | None = None) -> str:
     )
 
 
-_ANSWER_RE = re.compile(r"\banswer\s*:", re.IGNORECASE)
-_EXPLANATION_RE = re.compile(r"\bexplanation\b", re.IGNORECASE)
+# Where the format puts the markers: "Answer:" opening a line (after any markdown, maybe "Improved
+# Answer:"), and "Explanation" opening a line or, inline, as a capitalised "Explanation:". An
+# "answer:" or "explanation" inside the student's sentences is text, not a marker.
+_MARKUP = r"[ \t>*_#`-]*"
+_ANSWER_RE = re.compile(
+    rf"^{_MARKUP}(?:(?:improved|revised|final|updated|new|my|your)\s+)?answer[*_]*\s*:[*_]*",
+    re.IGNORECASE | re.MULTILINE,
+)
+_INLINE_ANSWER_RE = re.compile(r"Answer[*_]*\s*:[*_]*")
+_EXPLANATION_RE = re.compile(
+    rf"(?im:^{_MARKUP}explanation[*_ \t]*(?:[:\-\u2013\u2014]|$))|Explanation[*_]*\s*:"
+)
 
 
 def extract_answer(reply: str) -> str:
     """The graded text of a reply: after the last ``Answer:``, before ``Explanation``.
 
-    A reply without ``Answer:`` is graded whole (up to any ``Explanation``), so a model that
+    Markers count only where the format puts them (see ``_ANSWER_RE``, ``_EXPLANATION_RE``), so
+    "Answer: The keeper demanded an explanation from the queen." keeps its whole sentence. A
+    reply without ``Answer:`` is graded whole (up to any ``Explanation``), so a model that
     ignores the format is still graded on what it wrote.
     """
     start = 0
     for m in _ANSWER_RE.finditer(reply):
         start = m.end()
+    if not start:  # no marker opens a line: a capitalised inline "Answer:" still marks the text
+        start = max((m.end() for m in _INLINE_ANSWER_RE.finditer(reply)), default=0)
     rest = reply[start:]
     m = _EXPLANATION_RE.search(rest)
     if m:

@@ -72,6 +72,20 @@ def test_unknown_skill_in_item_is_a_clear_error():
     ("No markers, just text.", "No markers, just text."),
     ("The text itself.\nExplanation: after", "The text itself."),
     ("Answer:\n\n  Spaced out.  \n", "Spaced out."),
+    # markers count only where the format puts them (issue 14, defect 4)
+    ("Answer: The keeper demanded an explanation from the queen.",
+     "The keeper demanded an explanation from the queen."),
+    ("Answer: The keeper demanded an explanation from the queen.\nExplanation: it shows x.",
+     "The keeper demanded an explanation from the queen."),
+    ("Answer: No explanation was needed. Explanation: it shows x.", "No explanation was needed."),
+    ("Answer: Her explanation: none came.\n\nExplanation: x", "Her explanation: none came."),
+    ("Answer: The answer: yes, said the keeper.\nExplanation: x", "The answer: yes, said the keeper."),
+    ("Answer: Why ask for an Explanation of bees?\n\n**Explanation**\nIt is a question.",
+     "Why ask for an Explanation of bees?"),
+    ("### Improved Answer:\nThe hive hums.\n### Explanation:\nBecause.", "The hive hums."),
+    ("Here is my text.\nThe answer: the hive hums. Explanations vary.", "Here is my text.\nThe answer: the hive hums. Explanations vary."),
+    ("Sure, here it is. Answer: The hive hums. Explanation: x", "The hive hums."),
+    ("Revised answer: Bees sleep.\n\nExplanation - it is short.", "Bees sleep."),
 ])
 def test_extract_answer(reply, text):
     assert extract_answer(reply) == text

@@ -203,38 +203,48 @@ class OpenAIBackend(_SDKBackend):
     async def complete(self, messages, *, temperature, max_tokens) -> Completion:
         return (await self.complete_choices(messages, temperature=temperature, max_tokens=max_tokens, n=1))[0]
 
+    def request_body(self, messages, *, temperature, max_tokens, n: int = 1) -> dict:
+        """The chat-completions body, online and in a batch file alike."""
+        body: dict = {"model": self.spec.model, "messages": messages, "max_tokens": max_tokens}
+        if temperature is not None:
+            body["temperature"] = temperature
+        if n > 1:
+            body["n"] = n
+        return body
+
     async def complete_choices(self, messages, *, temperature, max_tokens, n: int) -> list[Completion]:
         """``n`` samples of one prompt from one request. A server that ignores ``n`` may return
         fewer; the caller asks for the rest. The usage, reported for the whole request, is split
         evenly over the replies so that their sum is the request's."""
         import openai
 
-        body: dict = {"model": self.spec.model, "messages": messages, "max_tokens": max_tokens}
-        if temperature is not None:
-            body["temperature"] = temperature
-        if n > 1:
-            body["n"] = n
+        body = self.request_body(messages, temperature=temperature, max_tokens=max_tokens, n=n)
         try:
             # The SDK's generic ``post`` (same retries, timeouts, errors as ``chat.completions.create``)
             # with the body as plain JSON: the typed request transform and response models cost
             # ~1.5 ms of CPU a call, the whole client budget at high concurrency.
             r = await self._client().post("/chat/completions", body=body, cast_to=object)
-            choices = sorted(r["choices"][:n], key=lambda c: c.get("index") or 0)
-            if not choices:
-                raise ValueError("no choices in the reply")
-            usage = r.get("usage") or {}
-            n_in = _split(usage.get("prompt_tokens") or 0, len(choices))
-            n_out = _split(usage.get("completion_tokens") or 0, len(choices))
-            out = []
-            for i, choice in enumerate(choices):
-                message = choice.get("message") or {}
-                out.append(Completion(message.get("content"), Usage(n_in[i], n_out[i]), choice.get("finish_reason"),
-                                      message.get("refusal")))
-            return out
+            return openai_completions(r, n)
         except openai.OpenAIError as e:
             raise self._error(e, openai) from None
         except (IndexError, KeyError, AttributeError, TypeError, ValueError) as e:
             raise BackendError("bad response", f"{type(e).__name__}: {redact(str(e), self._creds.secrets)[:300]}") from None
+
+
+def openai_completions(r: dict, n: int) -> list[Completion]:
+    """The replies in a chat-completions response body (at most ``n``, in choice order)."""
+    choices = sorted(r["choices"][:n], key=lambda c: c.get("index") or 0)
+    if not choices:
+        raise ValueError("no choices in the reply")
+    usage = r.get("usage") or {}
+    n_in = _split(usage.get("prompt_tokens") or 0, len(choices))
+    n_out = _split(usage.get("completion_tokens") or 0, len(choices))
+    out = []
+    for i, choice in enumerate(choices):
+        message = choice.get("message") or {}
+        out.append(Completion(message.get("content"), Usage(n_in[i], n_out[i]), choice.get("finish_reason"),
+                              message.get("refusal")))
+    return out
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -254,26 +264,38 @@ class AnthropicBackend(_SDKBackend):
             timeout=self.settings.timeout, http_client=self._http_client(anthropic),
         )
 
+    def request_params(self, messages, *, temperature, max_tokens) -> dict:
+        """The Messages API parameters, online and in a message batch alike."""
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        params: dict = {"model": self.spec.model, "max_tokens": max_tokens,
+                        "messages": [m for m in messages if m["role"] != "system"]}
+        if system:
+            params["system"] = system
+        if temperature is not None:
+            params["temperature"] = temperature
+        return params
+
     async def complete(self, messages, *, temperature, max_tokens) -> Completion:
         import anthropic
 
-        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        rest = [m for m in messages if m["role"] != "system"]
-        kwargs: dict = {"system": system} if system else {}
-        if temperature is not None:
+        params = self.request_params(messages, temperature=temperature, max_tokens=max_tokens)
+        if "temperature" in params:
             # anthropic 2.x dropped the ``temperature`` argument; the Messages API still reads it.
-            kwargs["extra_body"] = {"temperature": temperature}
+            params["extra_body"] = {"temperature": params.pop("temperature")}
         try:
-            r = await self._client().messages.create(model=self.spec.model, messages=rest, max_tokens=max_tokens,
-                                                     **kwargs)
-            text = "".join(getattr(b, "text", "") for b in r.content if getattr(b, "type", "") == "text")
-            usage = Usage(r.usage.input_tokens or 0, r.usage.output_tokens or 0)
-            refusal = "stop_reason=refusal" if r.stop_reason == "refusal" else None
-            return Completion(text, usage, r.stop_reason, refusal)
+            return anthropic_completion(await self._client().messages.create(**params))
         except anthropic.AnthropicError as e:
             raise self._error(e, anthropic) from None
         except (IndexError, AttributeError, TypeError, ValueError) as e:
             raise BackendError("bad response", f"{type(e).__name__}: {str(e)[:300]}") from None
+
+
+def anthropic_completion(r: Any) -> Completion:
+    """The reply in a Messages API ``Message`` (online, or a succeeded batch result)."""
+    text = "".join(getattr(b, "text", "") for b in r.content if getattr(b, "type", "") == "text")
+    usage = Usage(r.usage.input_tokens or 0, r.usage.output_tokens or 0)
+    refusal = "stop_reason=refusal" if r.stop_reason == "refusal" else None
+    return Completion(text, usage, r.stop_reason, refusal)
 
 
 class HFBackend:

@@ -5,6 +5,10 @@ prompt version, messages, grading index) and nothing secret. Only successful rep
 stored, raw: parsing happens on read, so a parser fix re-scores without calls, and a failed
 call is simply absent and retried next time. WAL and a busy timeout let several processes
 (lm-eval ranks, parallel re-grades) share one file.
+
+Batch mode (``batch.py``) keeps two more tables here: the provider batches a run submitted and,
+per reply key, which batch and line will answer it. They are written the moment a batch is
+created, so a killed run's successor polls the same batches instead of submitting again.
 """
 
 from __future__ import annotations
@@ -31,6 +35,24 @@ CREATE TABLE IF NOT EXISTS replies (
     created REAL NOT NULL,
     elapsed REAL
 )
+"""
+
+BATCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    created REAL NOT NULL,
+    collected REAL
+);
+CREATE TABLE IF NOT EXISTS batch_lines (
+    key TEXT PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    custom_id TEXT NOT NULL,
+    position INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batch_lines_by_batch ON batch_lines (batch_id);
 """
 
 INSERT = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -64,6 +86,7 @@ class ReplyCache:
             # NORMAL in WAL mode: a crash may lose the last commits but never corrupts the file.
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(SCHEMA)
+            self._conn.executescript(BATCH_SCHEMA)
         self._pending: list[tuple] = []
         self._flush_scheduled = False
 
@@ -116,6 +139,68 @@ class ReplyCache:
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise
+
+    # -- batch bookkeeping
+    def add_batch(self, batch_id: str, *, spec: str, namespace: str, lines: Iterable[tuple[str, list[str]]]) -> None:
+        """Record a submitted batch and, per line (custom id, its reply keys in choice order), the
+        keys it will answer; committed at once."""
+        lines = list(lines)
+        rows = [(key, batch_id, cid, pos) for cid, keys in lines for pos, key in enumerate(keys)]
+        self.flush()
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.execute("INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, NULL)",
+                                   (batch_id, spec, namespace, len(lines), time.time()))
+                self._conn.executemany("INSERT OR REPLACE INTO batch_lines VALUES (?, ?, ?, ?)", rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def pending_batches(self, keys: Iterable[str]) -> dict[str, str]:
+        """key -> id of the uncollected batch that will answer it."""
+        keys = list(keys)
+        out: dict[str, str] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i: i + 500]
+                rows = self._conn.execute(
+                    f"SELECT l.key, l.batch_id FROM batch_lines l JOIN batches b ON b.id = l.batch_id "
+                    f"WHERE b.collected IS NULL AND l.key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                out.update(rows)
+        return out
+
+    def batch_lines(self, batch_id: str) -> dict[str, list[str]]:
+        """custom id -> reply keys (in choice order) of a recorded batch."""
+        with self._lock:
+            rows = self._conn.execute("SELECT custom_id, position, key FROM batch_lines WHERE batch_id = ? "
+                                      "ORDER BY custom_id, position", (batch_id,)).fetchall()
+        out: dict[str, list[str]] = {}
+        for cid, _, key in rows:
+            out.setdefault(cid, []).append(key)
+        return out
+
+    def open_batches(self, spec: str | None = None) -> list[str]:
+        """Ids of the recorded batches whose results are not collected yet."""
+        with self._lock:
+            rows = self._conn.execute("SELECT id FROM batches WHERE collected IS NULL" +
+                                      (" AND spec = ?" if spec else "") + " ORDER BY created",
+                                      (spec,) if spec else ()).fetchall()
+        return [r[0] for r in rows]
+
+    def batch_collected(self, batch_id: str) -> None:
+        """The batch's replies are in the cache (written before this): forget its lines."""
+        self.flush()
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.execute("UPDATE batches SET collected = ? WHERE id = ?", (time.time(), batch_id))
+                self._conn.execute("DELETE FROM batch_lines WHERE batch_id = ?", (batch_id,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def __len__(self) -> int:
         self.flush()

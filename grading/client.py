@@ -44,6 +44,9 @@ class CallStats:
     cached: int = 0  # replies read from the cache, no call
     failed: Counter = field(default_factory=Counter)  # replies that failed, by reason (never cached)
     budget_skipped: int = 0
+    batches: int = 0  # provider batches submitted (their lines count as calls)
+    batched: int = 0  # usable replies that came through a batch (counted in judged too)
+    batch_retried: int = 0  # lines put into a new batch after expiring or a retryable error
     usage: Usage = field(default_factory=Usage)
     cost: float | None = 0.0  # None: the judge has no known price
 

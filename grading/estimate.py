@@ -43,7 +43,9 @@ class CallEstimate:
         return None if price is None else price.cost(self.input_tokens, self.output_tokens)
 
     def to_dict(self, price: Price | None, prefix: str = "", digits: int = 4) -> dict:
-        cost = self.cost(price)
+        """Counts, and the cost online and through the provider's Batch API side by side."""
+        cost, batch = self.cost(price), self.cost(price.batch if price else None)
         return {f"{prefix}calls": self.calls, f"{prefix}replies": self.replies, f"{prefix}cached": self.cached,
                 f"{prefix}input_tokens_est": self.input_tokens, f"{prefix}output_tokens_est": self.output_tokens,
-                f"{prefix}cost_est": None if cost is None else round(cost, digits)}
+                f"{prefix}cost_est": None if cost is None else round(cost, digits),
+                f"{prefix}batch_cost_est": None if batch is None else round(batch, digits)}

@@ -22,6 +22,7 @@ from skillmix_tasks.sampling import Item
 from skillmix_tasks.scoring import GenerationScore, Grading, TextScore, Unscored, is_blank, score_text
 
 from .backends import Backend, Usage, make_backend
+from .batch import complete_batch, provider_for
 from .cache import ReplyCache
 from .client import CachedCompleter, CallResult
 from .cost import Budget, price_for
@@ -87,7 +88,8 @@ class JudgeStats:
         if completer is not None:
             s = completer.stats
             out.update(calls=s.calls, judged=s.judged, cached=s.cached, failed_calls=dict(s.failed),
-                       budget_skipped=s.budget_skipped, usage=s.usage.to_dict(),
+                       budget_skipped=s.budget_skipped, batches=s.batches, batched=s.batched,
+                       batch_retried=s.batch_retried, usage=s.usage.to_dict(),
                        cost=None if s.cost is None else round(s.cost, 6))
         if backend is not None:
             c = backend.counters
@@ -127,9 +129,12 @@ class Judge:
             raise JudgeConfigError(f"max_cost is set but no price is known for {spec.model}; pass prices "
                                    f"(e.g. prices: {{input: 2.5, output: 10.0}} in USD per million tokens)")
         self.budget = budget or (Budget(settings.max_cost) if settings.max_cost is not None else None)
+        if settings.batch:
+            check_batch_mode(self.backend, self.cache, "judge")
         self.completer = CachedCompleter(
             self.backend, self.cache, JUDGE_NAMESPACE, concurrency=settings.concurrency, budget=self.budget,
-            price=self.price, key_extra={"prompt_version": PROMPT_VERSION},
+            # What this judge pays per token (the budget and cost stats); ``price`` stays the online one.
+            price=self.price.batch if settings.batch and self.price else self.price, key_extra={"prompt_version": PROMPT_VERSION},
             temperature=settings.temperature, max_tokens=settings.max_tokens,
             choices_per_call=settings.choices_for(spec))
         self._stats = JudgeStats()
@@ -168,7 +173,8 @@ class Judge:
                                                hit.finish_reason)
                 else:
                     todo.append((t, g))
-        bar = tqdm(total=len(todo), desc=f"judge {self.spec}", unit="call", disable=not progress or not todo,
+        bar = tqdm(total=len(todo), desc=f"judge {self.spec}", unit="call",
+                   disable=not progress or not todo or self.settings.batch,  # batch mode has a bar of its own
                    leave=True)  # a saved log shows the bar at 100%, not stuck where it was last drawn
         scored: list[TextScore | None] = [None] * len(pairs)
         missing: dict[int, list[int]] = {}
@@ -193,7 +199,16 @@ class Judge:
             if t not in missing:
                 finish(t)
         try:
-            await asyncio.gather(*(one(t, gs) for t, gs in missing.items()))
+            if self.settings.batch and missing:
+                # All missing gradings through the provider's Batch API at once (resumable; see batch.py).
+                got = await complete_batch(self.completer, [(msgs[t], [keys[t][g] for g in gs])
+                                                            for t, gs in missing.items()], progress=progress)
+                for (t, gs), part in zip(missing.items(), got):
+                    for g, r in zip(gs, part):
+                        results[t][g] = r
+                    finish(t)
+            else:
+                await asyncio.gather(*(one(t, gs) for t, gs in missing.items()))
         finally:
             bar.close()
             if self.cache is not None:
@@ -247,6 +262,17 @@ class Judge:
                 "gradings": sum(not is_blank(text) for _, text in pairs) * self.settings.n_gradings,
                 **est.to_dict(self.price), "choices_per_call": self.completer.samples_per_request,
                 "max_cost": self.settings.max_cost}
+
+
+def check_batch_mode(backend: Backend, cache: ReplyCache | None, role: str) -> None:
+    """Batch mode needs a provider with a Batch API and the cache (which holds the batch ids)."""
+    try:
+        provider_for(backend)
+    except ValueError as e:
+        raise JudgeConfigError(f"batch: true for the {role}: {e}") from None
+    if cache is None:
+        raise JudgeConfigError(f"batch: true for the {role} needs the reply cache (cache: off is set): it holds the "
+                               f"ids of the submitted batches, which a later run collects")
 
 
 def resolve_judge(spec: str | None = None, config: Mapping[str, Any] | None = None, **overrides: Any) -> Judge:

@@ -102,6 +102,11 @@ class JudgeSettings:
     # Gradings of one text asked for in one request (the OpenAI API's ``n``). None: all of a text's
     # gradings for ``openai:``, one per request elsewhere. vLLM takes ``n`` too: set it there.
     choices_per_call: int | None = None
+    # Through the provider's Batch API (openai:, anthropic:; half price, no online rate limit): see batch.py.
+    batch: bool = False
+    batch_poll_interval: float = 60.0  # seconds between status polls of the submitted batches
+    batch_wait: bool = True  # False: submit and return (a later run with the same cache collects)
+    batch_retries: int = 2  # new batches for expired and retryable errored lines, then unscored
 
     def reply_settings(self) -> dict:
         """What changes a reply, hence the cache key (not concurrency, timeouts or budget)."""
@@ -143,6 +148,8 @@ def make_settings(config: Mapping[str, Any] | None = None, **overrides: Any) -> 
             concurrency=int(s.concurrency), timeout=float(s.timeout), max_retries=int(s.max_retries),
             batch_size=int(s.batch_size), max_cost=None if s.max_cost is None else float(s.max_cost),
             choices_per_call=None if s.choices_per_call is None else int(s.choices_per_call),
+            batch=_flag(s.batch, "batch"), batch_wait=_flag(s.batch_wait, "batch_wait"),
+            batch_poll_interval=float(s.batch_poll_interval), batch_retries=int(s.batch_retries),
         )
     except (TypeError, ValueError) as e:
         raise JudgeConfigError(f"bad judge setting: {e}") from None
@@ -151,11 +158,26 @@ def make_settings(config: Mapping[str, Any] | None = None, **overrides: Any) -> 
     if s.choices_per_call is not None and s.choices_per_call < 1:
         raise JudgeConfigError(f"choices_per_call must be >= 1 (or unset for the provider's default), "
                                f"got {s.choices_per_call}")
+    if s.batch_poll_interval <= 0 or s.batch_retries < 0:
+        raise JudgeConfigError(f"batch_poll_interval must be > 0 and batch_retries >= 0 "
+                               f"(got {s.batch_poll_interval}, {s.batch_retries})")
     if s.n_gradings < 1 or s.concurrency < 1 or s.max_tokens < 1 or s.max_retries < 0 or s.timeout <= 0:
         raise JudgeConfigError(f"judge settings out of range: n_gradings, concurrency, max_tokens >= 1, "
                                f"max_retries >= 0, timeout > 0 (got {s.n_gradings}, {s.concurrency}, "
                                f"{s.max_tokens}, {s.max_retries}, {s.timeout})")
     return s
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A yes/no setting from YAML, JSON or a --metadata string (where "false" must not mean True)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", "none", ""):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ An OpenAI request with ``n`` > 1 takes one action per choice, in order; the firs
 not a 200 reply (an error, drop, hang, partial body) stops there and decides the whole request.
 ``srv.n_mode`` plays servers without ``n``: "ignore" answers one choice, "reject" answers 400.
 
+The providers' batch endpoints (OpenAI Files + Batches, Anthropic Message Batches) are served by
+``srv.batch`` (``fake_batch_api.BatchAPI``), whose lines are answered by the same actions.
+
 As a program (``python tests/fake_llm_server.py --latency 0.2``) it prints ``PORT <n>`` and serves
 until killed.
 """
@@ -34,6 +37,9 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Sequence
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a program too
+from fake_batch_api import BatchAPI  # noqa: E402
 
 
 @dataclass
@@ -84,6 +90,7 @@ class FakeLLMServer:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
+        self.batch = BatchAPI(self)
 
     # -- lifecycle
     def start(self, port: int = 0) -> "FakeLLMServer":
@@ -159,9 +166,29 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet
         pass
 
+    def do_GET(self) -> None:
+        self._batch_route("GET", b"") or self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def _batch_route(self, method: str, body: bytes) -> bool:
+        routed = self.owner.batch.handle(method, self.path, self.headers, body)
+        if routed is None:
+            return False
+        self._send(*routed)
+        return True
+
+    def _send(self, status: int, payload) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream" if isinstance(payload, bytes) else "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self) -> None:
         srv = self.owner
         body_raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self._batch_route("POST", body_raw):
+            return
         try:
             body = json.loads(body_raw or b"{}")
         except json.JSONDecodeError:

@@ -3,6 +3,7 @@
     skillmix-grade --judge openai:gpt-4o --input runs/.../samples_skillmix_heldout_k3_*.jsonl --output grades.jsonl
     skillmix-grade --judge openai:gpt-4o --judge anthropic:claude-sonnet-4-5 --input texts.jsonl --output g.jsonl
     skillmix-grade --judge openai:gpt-4o --input texts.jsonl --dry-run
+    skillmix-grade --judge openai:gpt-4o --batch --input samples.jsonl --output g.jsonl   # Batch API, half price
 
 Input lines are lm-eval samples (``doc`` with id/skills/topic/k, ``resps``: the generations,
 whose text after the last ``Answer:`` is graded) or ``{"id", "skills", "topic", "text"}``
@@ -28,6 +29,7 @@ from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer
 from skillmix_tasks.sampling import Item
 
 from .agreement import agreement_report
+from .batch import BatchPending
 from .cost import Budget
 from .judge import Judge, TextGrade
 from .specs import JudgeConfigError, choose_spec, load_config_file, make_settings
@@ -163,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--choices-per-call", type=int, metavar="N",
                    help="gradings of one text asked for in one request, as the API's n (default: all of them "
                         "for openai:, 1 elsewhere; vLLM takes n too). The prompt is sent and billed once a request")
+    p.add_argument("--batch", action="store_true",
+                   help="grade through the provider's Batch API (openai:, anthropic:): half the price, outside the "
+                        "online rate limits, results within 24 h. Resumable: a killed or --no-wait run's batches "
+                        "are collected by the same command run again")
+    p.add_argument("--no-wait", action="store_true",
+                   help="with --batch: submit what is not cached or already submitted, then exit; run the same "
+                        "command later to collect and write the output")
+    p.add_argument("--poll-interval", type=float, metavar="SECONDS",
+                   help="with --batch: seconds between status polls (default 60)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -177,11 +188,15 @@ def run(args: argparse.Namespace) -> dict:
     overrides = {"concurrency": args.concurrency, "cache": args.cache, "n_gradings": args.n_gradings,
                  "temperature": args.temperature, "max_tokens": args.max_tokens,
                  "system_prompt": args.system_prompt, "timeout": args.timeout, "max_retries": args.max_retries,
-                 "max_cost": args.max_cost, "choices_per_call": args.choices_per_call}
+                 "max_cost": args.max_cost, "choices_per_call": args.choices_per_call,
+                 "batch": True if args.batch else None, "batch_wait": False if args.no_wait else None,
+                 "batch_poll_interval": args.poll_interval}
     settings = make_settings(config, **{k: v for k, v in overrides.items() if v is not None})
     specs = [choose_spec(s, None) for s in args.judge] if args.judge else [choose_spec(None, config)]
     if len({str(s) for s in specs}) != len(specs):
         raise JudgeConfigError("the same judge is named twice")
+    if args.no_wait and not settings.batch:
+        raise JudgeConfigError("--no-wait needs --batch (or batch: true in the config)")
     budget = Budget(settings.max_cost) if settings.max_cost is not None else None  # shared by all judges
     judges = [Judge(s, settings, budget=budget) for s in specs]
     if not args.dry_run:
@@ -194,14 +209,26 @@ def run(args: argparse.Namespace) -> dict:
     pairs = read_pairs(args.input)
     if args.dry_run:
         estimates = [j.estimate(pairs) for j in judges]
-        costs = [e["cost_est"] for e in estimates]
-        return {"dry_run": True, "input": str(args.input), "judges": estimates,
-                "total_calls": sum(e["calls"] for e in estimates),
+
+        def total(field: str) -> float | None:
+            costs = [e[field] for e in estimates]
+            return None if None in costs else round(sum(costs), 4)
+
+        return {"dry_run": True, "input": str(args.input), "mode": "batch" if settings.batch else "online",
+                "judges": estimates, "total_calls": sum(e["calls"] for e in estimates),
                 "total_replies": sum(e["replies"] for e in estimates),
-                "total_cost_est": None if None in costs else round(sum(costs), 4)}
+                "total_cost_est": total("cost_est"), "total_batch_cost_est": total("batch_cost_est")}
     results: dict[str, list[TextGrade]] = {}
+    pending: list[dict] = []
     for j in judges:
-        results[j.spec] = j.grade(pairs, progress=not args.no_progress)
+        try:
+            results[j.spec] = j.grade(pairs, progress=not args.no_progress)
+        except BatchPending as e:  # --no-wait: submitted; the next run collects
+            pending.append({"judge": j.spec, "batches": e.batch_ids, "requests": e.requests})
+    if pending:
+        return {"input": str(args.input), "batch_pending": pending,
+                "note": "batches submitted and not done; run the same command again to collect them and write "
+                        f"{args.output}"}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as f:

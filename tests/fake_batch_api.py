@@ -5,6 +5,7 @@
     srv.batch.hold = True      # batches stay in progress until released (to kill a run mid-wait)
     srv.batch.expire_after = 3 # a batch runs only its first 3 lines; the rest expire
     srv.batch.lines            # request lines received in all batches (resubmissions show here)
+    srv.batch.statuses         # what each status poll answered ("validating", "in_progress", ...)
 
 Each line is answered like an online request when its batch ends: the server's script, handler
 and default decide it (an ``Action`` with an error status makes that line errored; an OpenAI
@@ -47,6 +48,7 @@ class BatchAPI:
         self.expire_after: int | None = None
         self.lines = 0
         self.created: list[str] = []  # batch ids, in order of creation
+        self.statuses: list[str] = []  # the status each retrieve answered, in order
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, _Batch] = {}
         self._lock = threading.Lock()
@@ -131,7 +133,9 @@ class BatchAPI:
                 b.polls_left -= 1
             else:
                 self._finish(b)
-        return 200, (self._openai_view(b) if provider == "openai" else self._anthropic_view(b))
+        view = self._openai_view(b) if provider == "openai" else self._anthropic_view(b)
+        self.statuses.append(view["status" if provider == "openai" else "processing_status"])
+        return 200, view
 
     def _finish(self, b: _Batch) -> None:
         from fake_llm_server import _fails, _Handler

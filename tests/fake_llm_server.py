@@ -133,12 +133,15 @@ class FakeLLMServer:
     def anthropic_url(self) -> str:
         return self.url
 
-    def kill_after(self, cmd: Sequence[str], calls: int, timeout: float = 60.0) -> None:
-        """Run ``cmd``, SIGKILL it once this server has answered ``calls`` requests, then let the
-        server finish the requests it still had (their replies reach no one)."""
+    def kill_after(self, cmd: Sequence[str], calls: int = 0, timeout: float = 60.0,
+                   until: Callable[[], bool] | None = None) -> None:
+        """Run ``cmd``, SIGKILL it once this server has answered ``calls`` requests (or once
+        ``until()`` is true), then let the server finish the requests it still had (their replies
+        reach no one)."""
         proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
-        while self.calls < calls and time.monotonic() < deadline:
+        done = until or (lambda: self.calls >= calls)
+        while not done() and time.monotonic() < deadline:
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -251,7 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _error(action: Action, anthropic: bool) -> dict:
         if anthropic:
-            kind = {429: "rate_limit_error", 401: "authentication_error", 529: "overloaded_error"}.get(action.status, "api_error")
+            kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                    429: "rate_limit_error", 529: "overloaded_error"}.get(action.status, "api_error")
             return {"type": "error", "error": {"type": kind, "message": action.error_message}}
         return {"error": {"message": action.error_message, "type": "server_error", "code": action.status}}
 

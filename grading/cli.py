@@ -192,7 +192,8 @@ def run(args: argparse.Namespace) -> dict:
                  "batch": True if args.batch else None, "batch_wait": False if args.no_wait else None,
                  "batch_poll_interval": args.poll_interval}
     settings = make_settings(config, **{k: v for k, v in overrides.items() if v is not None})
-    specs = [choose_spec(s, None) for s in args.judge] if args.judge else [choose_spec(None, config)]
+    specs = [choose_spec(s, None) for s in args.judge] if args.judge else \
+        [choose_spec(None, config, command="skillmix-grade")]
     if len({str(s) for s in specs}) != len(specs):
         raise JudgeConfigError("the same judge is named twice")
     if args.no_wait and not settings.batch:

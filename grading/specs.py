@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from skillmix_tasks.suggest import did_you_mean
+
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("openai", "anthropic", "openai-compatible", "hf")
@@ -29,14 +31,30 @@ ENV_CACHE = "SKILLMIX_CACHE"
 ENV_COMPATIBLE_KEY = "SKILLMIX_JUDGE_API_KEY"
 DEFAULT_CACHE = Path("~/.cache/skillmix/judge.sqlite")
 
-HOW_TO_CONFIGURE = f"""No judge is configured. Configure one in any of these four ways:
-  1. on the command line:   --judge openai:gpt-4o
+_WAYS_BY_COMMAND = {
+    "lm_eval": ("""lm_eval ... --metadata '{"judge": "openai:gpt-4o"}'""",
+                """lm_eval ... --metadata '{"judge_config": "judge.yaml"}' (a file or a mapping)"""),
+    None: ("skillmix-grade / skillmix-datagen --judge openai:gpt-4o; under lm_eval, --metadata '{\"judge\": ...}'",
+           "--config judge.yaml, or lm_eval --metadata '{\"judge_config\": \"judge.yaml\"}'"),
+}
+
+
+def how_to_configure(command: str | None = None) -> str:
+    """The no-judge message, with the flags of ``command`` (``skillmix-grade``, ``skillmix-datagen``,
+    ``lm_eval``; None: all of them)."""
+    flag, config = _WAYS_BY_COMMAND.get(command) or (f"{command} --judge openai:gpt-4o",
+                                                     f"{command} --config judge.yaml")
+    return f"""No judge is configured. Configure one in any of these four ways:
+  1. on the command line:   {flag}
   2. in the environment:    export {ENV_JUDGE}=anthropic:claude-sonnet-4-6
   3. in a YAML config:      judge: openai-compatible:my-model@http://localhost:8000/v1
-                            (skillmix-grade --config judge.yaml, or the task's metadata: judge: ...)
+                            ({config})
   4. an API key alone:      OPENAI_API_KEY or ANTHROPIC_API_KEY set picks a default judge
 Spec forms: openai:<model> (OPENAI_API_KEY), anthropic:<model> (ANTHROPIC_API_KEY),
 openai-compatible:<model>@<base_url> (key optional, {ENV_COMPATIBLE_KEY}), hf:<local checkpoint dir>."""
+
+
+HOW_TO_CONFIGURE = how_to_configure()
 
 # With only a key present the user has clearly chosen a provider; the model is our default.
 DEFAULT_JUDGE_FOR_KEY = (("OPENAI_API_KEY", "openai:gpt-4o"), ("ANTHROPIC_API_KEY", "anthropic:claude-sonnet-4-6"))
@@ -129,13 +147,25 @@ class JudgeSettings:
 
 
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(JudgeSettings))
+CONFIG_KEYS = ("judge",) + SETTING_NAMES  # what a judge config (YAML, judge_config) may hold
+
+
+def check_keys(config: Mapping[str, Any], where: str = "") -> None:
+    """Refuse a key that is not a judge setting: a misspelt ``max_cost`` would remove the budget."""
+    for key in config:
+        if key not in CONFIG_KEYS:
+            hint = did_you_mean(str(key), CONFIG_KEYS) or f"; known: {', '.join(CONFIG_KEYS)}"
+            raise JudgeConfigError(f"{where}{': ' if where else ''}unknown judge setting {str(key)!r}{hint}")
 
 
 def make_settings(config: Mapping[str, Any] | None = None, **overrides: Any) -> JudgeSettings:
-    """Settings from a config dict (YAML, task metadata) plus explicit overrides.
+    """Settings from a judge config dict (YAML, ``judge_config``) plus explicit overrides.
 
-    Keys that are not settings are ignored: callers pass whole metadata dicts.
+    Every key must be a setting (or ``judge``); anything else is a :class:`JudgeConfigError`
+    that names it and the setting it most likely misspells.
     """
+    check_keys(config or {})
+    check_keys(overrides)
     values: dict[str, Any] = {}
     for source in (config or {}), overrides:
         for k, v in source.items():
@@ -214,8 +244,10 @@ def credentials_for(spec: JudgeSpec) -> Credentials:
     return Credentials()
 
 
-def choose_spec(spec: str | None = None, config: Mapping[str, Any] | None = None) -> JudgeSpec:
-    """The spec from (in order) the argument, ``config['judge']``, ``SKILLMIX_JUDGE``, a key alone."""
+def choose_spec(spec: str | None = None, config: Mapping[str, Any] | None = None, *,
+                command: str | None = None) -> JudgeSpec:
+    """The spec from (in order) the argument, ``config['judge']``, ``SKILLMIX_JUDGE``, a key alone.
+    ``command`` names the program whose flags the no-judge error shows."""
     text = spec or (config or {}).get("judge") or os.environ.get(ENV_JUDGE)
     if text:
         return parse_spec(str(text))
@@ -223,7 +255,7 @@ def choose_spec(spec: str | None = None, config: Mapping[str, Any] | None = None
         if os.environ.get(var):
             log.warning("no judge configured; %s is set, so using the default judge %s", var, default)
             return parse_spec(default)
-    raise JudgeConfigError(HOW_TO_CONFIGURE)
+    raise JudgeConfigError(how_to_configure(command))
 
 
 def load_config_file(path: str | os.PathLike) -> dict:
@@ -236,4 +268,5 @@ def load_config_file(path: str | os.PathLike) -> dict:
         raise JudgeConfigError(f"cannot read judge config {path}: {e}") from None
     if not isinstance(data, dict):
         raise JudgeConfigError(f"judge config {path} must be a mapping (judge: ..., temperature: ...)")
+    check_keys(data, f"judge config {path}")
     return data

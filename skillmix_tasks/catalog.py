@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .jsonl import iter_objects
+from .suggest import did_you_mean
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -62,13 +63,13 @@ class Catalog:
         """Look a skill up by name, case-insensitively."""
         found = self._skills_by_name.get(name.strip().lower())
         if found is None:
-            raise KeyError(f"unknown skill {name!r}: not in the catalog")
+            raise KeyError(f"unknown skill {name!r}: not in the catalog{did_you_mean(name, (s.name for s in self.skills))}")
         return found
 
     def topic(self, name: str) -> Topic:
         found = self._topics_by_name.get(name.strip().lower())
         if found is None:
-            raise KeyError(f"unknown topic {name!r}: not in the catalog")
+            raise KeyError(f"unknown topic {name!r}: not in the catalog{did_you_mean(name, (t.name for t in self.topics))}")
         return found
 
     def skills_in(self, split: str) -> tuple[Skill, ...]:
@@ -90,7 +91,7 @@ class Catalog:
 
 def _check_split(split: str) -> None:
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        raise ValueError(f"unknown split {split!r}{did_you_mean(str(split), SPLITS)}; expected one of {', '.join(SPLITS)}")
 
 
 def _read_jsonl(path: Path, fields: tuple[str, ...]) -> list[tuple[int, dict]]:

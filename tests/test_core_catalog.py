@@ -74,6 +74,19 @@ def test_unknown_lookups_and_splits_are_clear_errors():
         cat.skills_in("test")
 
 
+@pytest.mark.parametrize("lookup, name, suggestion", [
+    ("skill", "red hering", "red herring"), ("skill", "metafor", "metaphor"),
+    ("skill", "self-serving bias", "self serving bias"), ("topic", "Bee keeping", "Beekeeping"),
+    ("split", "held-out", "heldout"), ("split", "held_out", "heldout"),
+])
+def test_misspelt_names_get_a_suggestion(lookup, name, suggestion):
+    cat = default_catalog()
+    call = {"skill": cat.skill, "topic": cat.topic, "split": cat.skills_in}[lookup]
+    with pytest.raises((KeyError, ValueError)) as e:
+        call(name)
+    assert f"did you mean {suggestion!r}" in str(e.value)
+
+
 def _write(path, rows):
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
     return path

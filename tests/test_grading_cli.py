@@ -100,7 +100,8 @@ def test_no_judge_error_and_dry_run(env, srv, capsys, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
     inp = write_plain(env / "texts.jsonl")
     assert main(["--input", str(inp), "--output", str(env / "o.jsonl")]) == 2
-    assert "four ways" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "four ways" in err and "skillmix-grade --judge openai:gpt-4o" in err and "lm_eval" not in err
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     assert main(["--judge", "openai:gpt-4o", "--input", str(inp), "--dry-run"]) == 0
     est = json.loads(capsys.readouterr().out)
@@ -134,3 +135,13 @@ def test_killed_run_resumes_without_repeating_finished_calls(env, tmp_path):
     summary = json.loads((env / "o.summary.json").read_text())["judges"][0]
     assert summary["stats"]["cached"] == done and summary["stats"]["judged"] == 90 - done
     assert summary["texts"]["scored"] == 30
+
+
+def test_a_misspelt_setting_in_the_config_stops_before_any_call(env, srv, capsys):
+    inp = write_plain(env / "texts.jsonl")
+    cfg = env / "judge.yaml"
+    cfg.write_text(f"judge: openai-compatible:m@{srv.openai_url}\nn_grading: 1\n")
+    assert main(["--config", str(cfg), "--input", str(inp), "--output", str(env / "o.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skillmix-grade: error:") and str(cfg) in err and "did you mean 'n_gradings'" in err
+    assert srv.requests == [] and not (env / "o.jsonl").exists()

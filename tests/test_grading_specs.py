@@ -43,6 +43,19 @@ def test_no_judge_lists_the_four_ways():
     assert msg == HOW_TO_CONFIGURE
 
 
+@pytest.mark.parametrize("command, flag, absent", [
+    ("skillmix-grade", "skillmix-grade --judge", "lm_eval"),
+    ("skillmix-datagen", "skillmix-datagen --config judge.yaml", "lm_eval"),
+    ("lm_eval", """--metadata '{"judge": "openai:gpt-4o"}'""", "--judge"),
+])
+def test_the_no_judge_error_shows_the_flags_of_its_command(command, flag, absent):
+    from skillmix.grading.specs import choose_spec
+
+    with pytest.raises(JudgeConfigError) as e:
+        choose_spec(None, None, command=command)
+    assert flag in str(e.value) and absent not in str(e.value)
+
+
 def test_missing_keys_and_dirs_fail_fast(tmp_path):
     with pytest.raises(JudgeConfigError, match="OPENAI_API_KEY"):
         resolve_judge("openai:gpt-4o")
@@ -67,7 +80,7 @@ def test_resolution_order(monkeypatch):
 def test_settings_from_config_and_key_stays_hidden(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     config = {"temperature": 0.2, "max_tokens": 300, "n_gradings": 5, "concurrency": 7, "system_prompt": "Be strict.",
-              "max_cost": 1.5, "prices": {"input": 1, "output": 2}, "unrelated_metadata": "ignored"}
+              "max_cost": 1.5, "prices": {"input": 1, "output": 2}}
     j = resolve_judge("openai:some-model", config)
     s = j.settings
     assert (s.temperature, s.max_tokens, s.n_gradings, s.concurrency, s.system_prompt, s.max_cost) == (0.2, 300, 5, 7, "Be strict.", 1.5)
@@ -88,3 +101,33 @@ def test_max_cost_needs_a_price(monkeypatch):
 def test_compatible_key_optional(monkeypatch):
     j = resolve_judge("openai-compatible:m@http://127.0.0.1:9/v1")
     assert j.spec == "openai-compatible:m@http://127.0.0.1:9/v1"
+
+
+# -- a misspelt setting is an error naming it, never silently ignored (issue 14, defect 9)
+@pytest.mark.parametrize("key, suggestion", [("max_cst", "max_cost"), ("temprature", "temperature"),
+                                             ("n_grading", "n_gradings"), ("Max_Tokens", "max_tokens"),
+                                             ("system-prompt", "system_prompt"), ("concurency", "concurrency")])
+def test_unknown_setting_is_an_error_with_a_suggestion(key, suggestion):
+    with pytest.raises(JudgeConfigError) as e:
+        make_settings({key: 1})
+    assert f"unknown judge setting {key!r}" in str(e.value) and f"did you mean {suggestion!r}" in str(e.value)
+    with pytest.raises(JudgeConfigError, match=f"did you mean {suggestion!r}"):
+        resolve_judge("openai-compatible:m@http://127.0.0.1:9/v1", {key: 1})
+
+
+def test_unknown_setting_far_from_any_lists_the_known_ones():
+    with pytest.raises(JudgeConfigError) as e:
+        make_settings({"banana": 1})
+    assert "did you mean" not in str(e.value) and "max_cost" in str(e.value) and "temperature" in str(e.value)
+
+
+def test_a_config_file_with_a_typo_names_the_file_and_the_key(tmp_path):
+    from skillmix.grading.specs import load_config_file
+
+    path = tmp_path / "judge.yaml"
+    path.write_text("judge: openai:gpt-4o\ntemperature: 0.2\nmax_cst: 5\n")
+    with pytest.raises(JudgeConfigError) as e:
+        load_config_file(path)
+    assert str(path) in str(e.value) and "'max_cst'" in str(e.value) and "did you mean 'max_cost'" in str(e.value)
+    path.write_text("judge: openai:gpt-4o\ntemperature: 0.2\nmax_cost: 5\n")
+    assert load_config_file(path)["max_cost"] == 5

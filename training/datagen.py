@@ -272,7 +272,7 @@ class Datagen:
                                     "prices": prices, "batch_size": batch_size}.items() if v is not None}
         self.budget = Budget(max_cost) if max_cost is not None else None
         jsettings = make_settings(judge_config, **common, max_cost=max_cost)
-        self.judge = Judge(choose_spec(judge, None), jsettings, budget=self.budget)
+        self.judge = Judge(choose_spec(judge, None, command="skillmix-datagen"), jsettings, budget=self.budget)
         self.teacher_spec = parse_spec(teacher)
         self.teacher_settings = make_settings(None, **common, temperature=teacher_temperature,
                                               max_tokens=teacher_max_tokens, concurrency=teacher_concurrency)

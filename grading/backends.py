@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .specs import Credentials, JudgeSettings, JudgeSpec, credentials_for, parse_spec
+from .specs import Credentials, JudgeSettings, JudgeSpec, credentials_for, parse_spec, redact
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,6 @@ class Backend(Protocol):
     counters: CallCounters
 
     async def complete(self, messages: list[dict], *, temperature: float, max_tokens: int) -> Completion: ...
-
-
-def redact(text: str, secrets: tuple[str, ...]) -> str:
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, "***")
-    return text
 
 
 @functools.lru_cache(maxsize=1)
@@ -287,7 +280,7 @@ class AnthropicBackend(_SDKBackend):
         except anthropic.AnthropicError as e:
             raise self._error(e, anthropic) from None
         except (IndexError, AttributeError, TypeError, ValueError) as e:
-            raise BackendError("bad response", f"{type(e).__name__}: {str(e)[:300]}") from None
+            raise BackendError("bad response", f"{type(e).__name__}: {redact(str(e), self._creds.secrets)[:300]}") from None
 
 
 def anthropic_completion(r: Any) -> Completion:

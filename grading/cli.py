@@ -41,6 +41,27 @@ class InputError(ValueError):
     pass
 
 
+class NothingScored(RuntimeError):
+    """No judge scored any text (every call failed: a bad key, a wrong URL, the budget...);
+    ``summary`` says what the run did, as a successful run reports it."""
+
+    def __init__(self, message: str, summary: dict):
+        super().__init__(message)
+        self.summary = summary
+
+
+def nothing_scored(spec: str, grades: Sequence[TextGrade]) -> str | None:
+    """Why ``spec`` scored none of ``grades``, or None if it scored any."""
+    if not grades or any(g.scored for g in grades):
+        return None
+    reasons: dict[str, int] = {}
+    for g in grades:
+        reasons[g.score.reason] = reasons.get(g.score.reason, 0) + 1  # type: ignore[union-attr]
+    detail = next((g.score.detail for g in grades if g.score.detail), "")  # type: ignore[union-attr]
+    return (f"judge {spec} scored none of the {len(grades)} texts ("
+            + ", ".join(f"{r}: {n}" for r, n in reasons.items()) + ")" + (f"; e.g. {detail[:300]}" if detail else ""))
+
+
 def _item(d: Any, where: str) -> Item:
     if not isinstance(d, dict):
         raise InputError(f"{where}: expected an object with id, skills, topic")
@@ -230,15 +251,19 @@ def run(args: argparse.Namespace) -> dict:
         return {"input": str(args.input), "batch_pending": pending,
                 "note": "batches submitted and not done; run the same command again to collect them and write "
                         f"{args.output}"}
+    failed = [why for spec, grades in results.items() if (why := nothing_scored(spec, grades))]
+    summary = {"input": str(args.input), "output": str(args.output),
+               "judges": [summarize_grades(results[j.spec], j) for j in judges],
+               "agreement": agreement_report(results) if len(judges) > 1 else None,
+               "errors": failed}
+    if len(failed) == len(judges):  # nothing worth writing: an earlier --output is left as it was
+        raise NothingScored("; ".join(failed) + f". Nothing was written to {args.output}", summary)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as f:
         for grades in results.values():
             for g in grades:
                 f.write(_dumps(g.to_dict()) + "\n")
-    summary = {"input": str(args.input), "output": str(out),
-               "judges": [summarize_grades(results[j.spec], j) for j in judges],
-               "agreement": agreement_report(results) if len(judges) > 1 else None}
     summary_path(out).write_text(_dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
@@ -251,8 +276,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (JudgeConfigError, InputError, OutputPathError) as e:
         print(f"skillmix-grade: error: {e}", file=sys.stderr)
         return 2
+    except NothingScored as e:
+        print(_dumps(e.summary, indent=2))
+        print(f"skillmix-grade: error: {e}", file=sys.stderr)
+        return 1
     print(_dumps(summary, indent=2))
-    return 0
+    for why in summary.get("errors") or ():  # a judge that scored nothing is no result, whatever the others did
+        print(f"skillmix-grade: error: {why}", file=sys.stderr)
+    return 1 if summary.get("errors") else 0
 
 
 if __name__ == "__main__":

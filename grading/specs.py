@@ -64,6 +64,27 @@ class JudgeConfigError(ValueError):
     """The judge cannot be configured as asked; the message says how to fix it."""
 
 
+# What a credential looks like where it may hide in a message: the user:password of a URL, a
+# provider key (sk-..., sk-ant-..., hf_...), a bearer token, an api_key=/key= query value.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
+_KEYLIKE = re.compile(r"(?i)\b(?:sk|pk|rk)-[a-z0-9_-]{12,}|\bhf_[a-z0-9]{30,}|(?<=Bearer )[^\s'\"]+"
+                      r"|(?<=[?&;])(?:api[_-]?key|key|token|access_token)=[^&\s'\"#]+")
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with the given secrets and anything credential-like (see above) replaced by ***.
+    Every message that may quote a spec, a URL or an SDK error goes through here."""
+    for s in secrets:
+        if s and len(s) >= 4:
+            text = text.replace(s, "***")
+    text = _URL_USERINFO.sub(r"\1***@", text)
+    return _KEYLIKE.sub("***", text)
+
+
+def has_userinfo(url: str) -> bool:
+    return bool(_URL_USERINFO.search(url))
+
+
 @dataclass(frozen=True)
 class JudgeSpec:
     provider: str
@@ -82,21 +103,29 @@ _COMPATIBLE_RE = re.compile(r"^(?P<model>.+?)@(?P<url>https?://\S+)$")
 def parse_spec(text: str) -> JudgeSpec:
     """Parse a spec string; checks its form only (keys and paths are checked by resolve)."""
     text = (text or "").strip()
+    shown = redact(text)  # a spec may carry a password (user:pw@host) or a pasted key: never echo it
     provider, sep, rest = text.partition(":")
     provider = provider.strip().lower()
     if not sep or not rest.strip():
-        raise JudgeConfigError(f"judge spec {text!r} is not of the form <provider>:<model>.\n{HOW_TO_CONFIGURE}")
+        raise JudgeConfigError(f"judge spec {shown!r} is not of the form <provider>:<model>.\n{HOW_TO_CONFIGURE}")
     if provider not in PROVIDERS:
-        raise JudgeConfigError(f"unknown judge provider {provider!r} in {text!r}; expected one of {', '.join(PROVIDERS)}")
+        raise JudgeConfigError(f"unknown judge provider {redact(provider)!r} in {shown!r}; "
+                               f"expected one of {', '.join(PROVIDERS)}")
     rest = rest.strip()
     if provider == "openai-compatible":
         m = _COMPATIBLE_RE.match(rest)
         if not m:
-            raise JudgeConfigError(f"judge spec {text!r}: expected openai-compatible:<model>@<http(s) base_url>")
-        if re.match(r"^https?://[^/]*@", m.group("url")):
-            raise JudgeConfigError("credentials in the base URL are not supported; use " + ENV_COMPATIBLE_KEY)
-        return JudgeSpec(provider, m.group("model"), m.group("url").rstrip("/"))
-    return JudgeSpec(provider, rest)
+            raise JudgeConfigError(f"judge spec {shown!r}: expected openai-compatible:<model>@<http(s) base_url>")
+        if has_userinfo(m.group("url")):
+            raise JudgeConfigError(f"judge spec {shown!r}: credentials in the base URL are not supported; "
+                                   f"put the key in {ENV_COMPATIBLE_KEY}")
+        spec = JudgeSpec(provider, m.group("model"), m.group("url").rstrip("/"))
+    else:
+        spec = JudgeSpec(provider, rest)
+    if spec.provider != "hf" and redact(spec.model) != spec.model:
+        raise JudgeConfigError(f"judge spec {shown!r}: the model name looks like an API key; keys go in the "
+                               f"environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, {ENV_COMPATIBLE_KEY})")
+    return spec
 
 
 @dataclass(frozen=True)
@@ -231,7 +260,13 @@ def credentials_for(spec: JudgeSpec) -> Credentials:
         key = env.get(key_var)
         if not key:
             raise JudgeConfigError(f"judge {spec} needs {key_var} in the environment (it is not set)")
-        return Credentials(key, env.get(url_var) or None, (key,))
+        url = env.get(url_var) or None
+        if url and has_userinfo(url):
+            # The SDKs send the key as a header and refuse a URL that carries credentials too:
+            # every call would fail. Say so now, without the password.
+            raise JudgeConfigError(f"{url_var}={redact(url, (key,))} carries credentials (user:password@); "
+                                   f"the key goes in {key_var}: drop them from the URL")
+        return Credentials(key, url, (key,))
     if spec.provider == "openai-compatible":
         key = env.get(ENV_COMPATIBLE_KEY)
         # vLLM and llama.cpp accept any key; the SDK insists on one.

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from skillmix.grading.specs import JudgeConfigError, parse_spec
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 PROTOCOLS = ("single-turn", "two-turn")
 STAGES = ("datagen", "train", "eval", "leaderboard")
@@ -120,6 +122,12 @@ class PipelineConfig:
             missing = sorted(set(ks) - set(d.k))
             if "train" in self.stages and missing:
                 raise PipelineConfigError(f"train.mixtures.{name}: k={missing} is not generated (datagen.k is {d.k})")
+        for field_name, spec in (("datagen.teacher", d.teacher), ("datagen.judge", d.judge), ("eval.judge", self.eval.judge)):
+            if spec:
+                try:  # the form only (no key, no network): a typo fails here, not after a stage
+                    parse_spec(spec)
+                except JudgeConfigError as e:
+                    raise PipelineConfigError(f"{field_name}: {e}") from None
         e = self.eval
         for field_name, values, known in (("eval.splits", e.splits, SPLITS), ("eval.protocols", e.protocols, PROTOCOLS)):
             bad = [v for v in values if v not in known]

@@ -189,13 +189,16 @@ def test_anthropic_teacher_and_judge_drop_duplicates_and_respect_the_budget(env,
     assert any(r["path"].endswith("/messages") for r in srv.requests)
     assert rows[0]["teacher"] == "anthropic:claude-haiku-4-5"
 
-    # A budget that covers a few calls: the rest are not made and are counted as unscored.
+    # A budget that covers a few calls: the rest are not made and are counted as unscored. No
+    # conversation reaches the judge, so the run made no data: exit 1 with the reason, nothing written.
     before = srv.calls
-    assert main(args(env / "b", "--k", "2", "--pool", "10", "--max-cost", "0.004", "--cache", "off", **spec)) == 0
-    stats = json.loads(capsys.readouterr().out)
+    assert main(args(env / "b", "--k", "2", "--pool", "10", "--max-cost", "0.004", "--cache", "off", **spec)) == 1
+    captured = capsys.readouterr()
+    stats = json.loads(captured.out)
     made = srv.calls - before
     assert 0 < made < 50 and stats["this_run"]["teacher"]["budget_skipped"] > 0
     assert any("budget" in r for r in stats["per_k"]["2"]["unscored_by_reason"])
+    assert stats["per_k"]["2"]["judged"] == 0 and "teacher budget" in captured.err and not (env / "b").exists()
 
 
 def test_guard_refuses_heldout_pools_and_the_audit_catches_planted_content(env, srv, capsys):

@@ -106,6 +106,15 @@ class LeakageError(ValueError):
     """A training pool would contain held-out content and the user did not allow it."""
 
 
+class NothingJudged(RuntimeError):
+    """No conversation of the run reached a judge's score: the run made no data, and says why
+    (``summary``: what it did, calls and reasons, as a successful run reports it)."""
+
+    def __init__(self, message: str, summary: dict):
+        super().__init__(message)
+        self.summary = summary
+
+
 def leaks(item: Item, catalog: Catalog | None = None) -> list[str]:
     """What of the item is held out: any held-out topic; held-out skills when k >= 2."""
     catalog = catalog or default_catalog()
@@ -342,8 +351,7 @@ class Datagen:
                 if close is not None:
                     await close()
 
-        out.mkdir(parents=True, exist_ok=True)
-        files = {}
+        rows_of: dict[int, list[dict]] = {}
         for k in plan.ks:
             s, rows, seen = stats[k], [], set()
             for item in pools[k]:
@@ -371,6 +379,22 @@ class Datagen:
                     check_leakage([item], plan.allow_heldout)  # belt and braces: never write a leak
                     rows.append(make_row(conv, grade, plan, str(self.teacher_spec)))
             s.kept = len(rows)
+            rows_of[k] = rows
+        if jobs and not any(s.judged for s in stats.values()):
+            # Every teacher or judge call failed (a bad key, a wrong URL, the budget): no dataset, and
+            # the files of an earlier run are left as they were.
+            reasons = Counter()
+            for s in stats.values():
+                reasons.update(s.unscored)
+            why = [c.error if c.error else g.score for c, g in results.values()]
+            detail = next((w.detail for w in why if isinstance(w, Unscored) and w.detail), "")
+            raise NothingJudged(f"none of the {len(jobs)} conversations was judged ("
+                                + ", ".join(f"{r}: {n}" for r, n in sorted(reasons.items())) + ")"
+                                + (f"; e.g. {detail[:300]}" if detail else "") + f". Nothing was written to {out}",
+                                self._summary(plan, stats, {k: f"d_skillmix_k{k}.jsonl" for k in plan.ks}))
+        out.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for k, rows in rows_of.items():
             path = out / f"d_skillmix_k{k}.jsonl"
             tmp = path.with_suffix(".jsonl.tmp")
             with tmp.open("w", encoding="utf-8") as f:
@@ -625,6 +649,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (JudgeConfigError, LeakageError, ValueError, KeyError) as e:
         print(f"skillmix-datagen: error: {e}", file=sys.stderr)
         return 2
+    except NothingJudged as e:
+        print(json.dumps(e.summary, indent=2))
+        print(f"skillmix-datagen: error: {e}", file=sys.stderr)
+        return 1
     print(json.dumps(summary, indent=2))
     return 0
 

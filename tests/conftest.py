@@ -33,14 +33,14 @@ REFERENCE = _find_reference()
 def reference_rows() -> list[dict]:
     """The reference replies, one dict a line. Missing data skips locally but fails under CI=true:
     the golden parser tests must not pass silently by skipping."""
-    import json
-
     if not REFERENCE.is_file():
         msg = f"{REFERENCE} is missing (set SKILLMIX_REFERENCE or place shared/reference/ next to the checkout)"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"CI=true: {msg}")
         pytest.skip(msg)
-    return [json.loads(line) for line in REFERENCE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from skillmix_tasks.jsonl import iter_objects
+
+    return [row for _, row in iter_objects(REFERENCE)]
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +49,26 @@ def tiny_model(tmp_path_factory) -> Path:
     from tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture
+def fake_server():
+    """A local OpenAI/Anthropic wire-protocol server (tests/fake_llm_server.py); it counts every request."""
+    from fake_llm_server import FakeLLMServer
+
+    with FakeLLMServer() as s:
+        yield s
+
+
+@pytest.fixture
+def openai_env(monkeypatch, tmp_path, fake_server):
+    """``openai:`` judges and teachers talk to ``fake_server`` with a fake key; no judge, cache or other
+    base URL leaks in from the caller's environment. Returns ``tmp_path``, also the working directory."""
+    from grading_helpers import FAKE_KEY
+
+    for var in ("SKILLMIX_JUDGE", "SKILLMIX_CACHE", "ANTHROPIC_BASE_URL", "SKILLMIX_JUDGE_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.openai_url)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

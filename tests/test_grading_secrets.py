@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fake_llm_server import Action, FakeLLMServer
+from fake_llm_server import Action
 from grading_helpers import FAKE_KEY, TEXT, items
 
 from skillmix.grading.cli import main as grade_main
@@ -15,21 +15,6 @@ from skillmix.grading.specs import JudgeConfigError, parse_spec, redact
 from skillmix.training.datagen import main as datagen_main
 
 PASSWORD = "sk-pw-HUNTER2-9c1e7a55"
-
-
-@pytest.fixture
-def srv():
-    with FakeLLMServer() as s:
-        yield s
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path, srv):
-    for var in ("SKILLMIX_JUDGE", "SKILLMIX_CACHE", "ANTHROPIC_BASE_URL", "SKILLMIX_JUDGE_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_url)
-    return tmp_path
 
 
 def texts(path):
@@ -62,51 +47,51 @@ def test_redact_removes_userinfo_and_keylike_tokens():
     f"http://user:{PASSWORD}@host/v1",
     f"openai:{PASSWORD}",  # a key pasted where the model goes
 ])
-def test_malformed_specs_never_echo_a_password(spec, env, srv, capsys):
+def test_malformed_specs_never_echo_a_password(spec, openai_env, fake_server, capsys):
     with pytest.raises(JudgeConfigError) as e:
         parse_spec(spec)
     assert_clean(str(e.value))
-    assert grade_main(["--judge", spec, "--input", str(texts(env / "t.jsonl")), "--output", str(env / "g.jsonl"),
+    assert grade_main(["--judge", spec, "--input", str(texts(openai_env / "t.jsonl")), "--output", str(openai_env / "g.jsonl"),
                        "--no-progress"]) == 2
     captured = capsys.readouterr()
     assert_clean(captured.out, captured.err)
-    assert "skillmix-grade: error" in captured.err and srv.requests == []
+    assert "skillmix-grade: error" in captured.err and fake_server.requests == []
 
 
-def test_base_url_with_credentials_is_refused_before_any_call(env, srv, monkeypatch, capsys):
-    monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_url.replace("http://", f"http://user:{PASSWORD}@"))
-    inp = texts(env / "t.jsonl")
-    assert grade_main(["--judge", "openai:gpt-4o", "--input", str(inp), "--output", str(env / "g.jsonl"),
+def test_base_url_with_credentials_is_refused_before_any_call(openai_env, fake_server, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.openai_url.replace("http://", f"http://user:{PASSWORD}@"))
+    inp = texts(openai_env / "t.jsonl")
+    assert grade_main(["--judge", "openai:gpt-4o", "--input", str(inp), "--output", str(openai_env / "g.jsonl"),
                        "--no-progress"]) == 2
     captured = capsys.readouterr()
     assert "OPENAI_BASE_URL" in captured.err and "credentials" in captured.err
     assert_clean(captured.out, captured.err)
     assert datagen_main(["--teacher", "openai:gpt-4o-mini", "--judge", "openai:gpt-4o", "--k", "1", "--pool", "2",
-                         "--out", str(env / "data"), "--no-progress"]) == 2
+                         "--out", str(openai_env / "data"), "--no-progress"]) == 2
     captured = capsys.readouterr()
     assert "OPENAI_BASE_URL" in captured.err
     assert_clean(captured.out, captured.err)
-    assert srv.requests == [] and not (env / "g.jsonl").exists() and not (env / "data").exists()
+    assert fake_server.requests == [] and not (openai_env / "g.jsonl").exists() and not (openai_env / "data").exists()
 
 
-def test_grading_where_every_call_is_refused_exits_nonzero_and_keeps_the_old_output(env, srv, capsys):
-    inp, out = texts(env / "t.jsonl"), env / "g.jsonl"
+def test_grading_where_every_call_is_refused_exits_nonzero_and_keeps_the_old_output(openai_env, fake_server, capsys):
+    inp, out = texts(openai_env / "t.jsonl"), openai_env / "g.jsonl"
     out.write_text("an earlier run\n")
-    srv.default = Action(status=401, error_message="Incorrect API key provided")
+    fake_server.default = Action(status=401, error_message="Incorrect API key provided")
     rc = grade_main(["--judge", "openai:gpt-4o", "--input", str(inp), "--output", str(out), "--cache", "off",
                      "--no-progress"])
     captured = capsys.readouterr()
     assert rc == 1 and "scored none of the 3 texts" in captured.err and "auth error" in captured.err
     assert "Incorrect API key" in captured.err and "Nothing was written" in captured.err
-    assert out.read_text() == "an earlier run\n" and not (env / "g.summary.json").exists()
+    assert out.read_text() == "an earlier run\n" and not (openai_env / "g.summary.json").exists()
     assert_clean(captured.out, captured.err)
-    assert srv.requests and all({k.lower(): v for k, v in r["headers"].items()}["authorization"] == f"Bearer {FAKE_KEY}"
-                                for r in srv.requests)
+    assert fake_server.requests and all({k.lower(): v for k, v in r["headers"].items()}["authorization"] == f"Bearer {FAKE_KEY}"
+                                for r in fake_server.requests)
 
     # Two judges, one refused: the other's grades are written, and the run still exits 1.
-    srv.default = Action()
-    srv.handler = lambda r: Action(status=401) if r["body"]["model"] == "locked" else None
-    rc = grade_main(["--judge", "openai:gpt-4o", "--judge", f"openai-compatible:locked@{srv.openai_url}",
+    fake_server.default = Action()
+    fake_server.handler = lambda r: Action(status=401) if r["body"]["model"] == "locked" else None
+    rc = grade_main(["--judge", "openai:gpt-4o", "--judge", f"openai-compatible:locked@{fake_server.openai_url}",
                      "--input", str(inp), "--output", str(out), "--cache", "off", "--no-progress"])
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
@@ -114,11 +99,11 @@ def test_grading_where_every_call_is_refused_exits_nonzero_and_keeps_the_old_out
     assert summary["judges"][0]["texts"]["scored"] == 3 and len(out.read_text().splitlines()) == 6
 
 
-def test_datagen_where_every_call_is_refused_exits_nonzero_and_keeps_the_old_data(env, srv, capsys):
-    out = env / "data"
+def test_datagen_where_every_call_is_refused_exits_nonzero_and_keeps_the_old_data(openai_env, fake_server, capsys):
+    out = openai_env / "data"
     out.mkdir()
     (out / "d_skillmix_k1.jsonl").write_text("earlier data\n")
-    srv.default = Action(status=401, error_message="Incorrect API key provided")
+    fake_server.default = Action(status=401, error_message="Incorrect API key provided")
     rc = datagen_main(["--teacher", "openai:gpt-4o-mini", "--judge", "openai:gpt-4o", "--k", "1", "--pool", "3",
                        "--out", str(out), "--cache", "off", "--max-retries", "0", "--no-progress"])
     captured = capsys.readouterr()

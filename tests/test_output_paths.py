@@ -9,8 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fake_llm_server import FakeLLMServer
-from grading_helpers import FAKE_KEY, TEXT, items
+from grading_helpers import TEXT, items
 
 from skillmix.grading.cli import main as grade_main
 from skillmix.training.datagen import main as datagen_main
@@ -36,22 +35,6 @@ def readonly_dir(tmp_path):
         if immutable:
             subprocess.run(["chattr", "-i", str(d)], check=True)
         d.chmod(0o755)
-
-
-@pytest.fixture
-def srv():
-    with FakeLLMServer() as s:
-        yield s
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path, srv):
-    for var in ("SKILLMIX_JUDGE", "SKILLMIX_CACHE", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_url)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def texts(path: Path) -> Path:
@@ -104,22 +87,22 @@ def test_helper_refusals(tmp_path, readonly_dir):
 
 
 # ----------------------------------------------------------------------------- skillmix-grade
-def test_grade_refuses_every_unwritable_output_before_any_judge_call(env, srv, readonly_dir, capsys):
-    inp = texts(env / "texts.jsonl")
+def test_grade_refuses_every_unwritable_output_before_any_judge_call(openai_env, fake_server, readonly_dir, capsys):
+    inp = texts(openai_env / "texts.jsonl")
     before = inp.read_text()
-    (env / "folder").mkdir()
-    (env / "link.jsonl").symlink_to(inp)
-    (env / "taken.summary.json").mkdir()
-    cache = env / "cache.sqlite"
+    (openai_env / "folder").mkdir()
+    (openai_env / "link.jsonl").symlink_to(inp)
+    (openai_env / "taken.summary.json").mkdir()
+    cache = openai_env / "cache.sqlite"
     refused = {
         str(readonly_dir / "g.jsonl"): "cannot create files",  # the issue: 90 calls, then lost
-        str(env / "folder"): "existing folder",
+        str(openai_env / "folder"): "existing folder",
         str(inp): "same path as the input",
         "texts.jsonl": "same path as the input",  # relative spelling of the same file
         "./folder/../texts.jsonl": "same path as the input",
-        str(env / "link.jsonl"): "same path as the input",
+        str(openai_env / "link.jsonl"): "same path as the input",
         str(cache): "same path as the input",  # the reply cache is an input too
-        str(env / "taken.jsonl"): "existing folder",  # where its summary goes
+        str(openai_env / "taken.jsonl"): "existing folder",  # where its summary goes
         str(inp / "g.jsonl"): "is not a folder",
         "-": "standard output",
     }
@@ -128,34 +111,34 @@ def test_grade_refuses_every_unwritable_output_before_any_judge_call(env, srv, r
                          "--no-progress"])
         err = capsys.readouterr().err
         assert rc == 2 and why in err and "--output" in err, (output, err)
-        assert srv.requests == [], output
+        assert fake_server.requests == [], output
     assert inp.read_text() == before
     # --cache off (nothing to resume from): still refused first.
     assert grade_main(["--judge", "openai:gpt-4o", "--input", str(inp), "--output", str(readonly_dir / "g.jsonl"),
                        "--cache", "off", "--no-progress"]) == 2
-    assert srv.requests == []
+    assert fake_server.requests == []
     # A folder that does not exist yet is created.
-    out = env / "new" / "nested" / "g.jsonl"
+    out = openai_env / "new" / "nested" / "g.jsonl"
     assert grade_main(["--judge", "openai:gpt-4o", "--input", str(inp), "--output", str(out), "--cache", str(cache),
                        "--no-progress"]) == 0
     assert len(out.read_text().split("\n")) == 4 and (out.parent / "g.summary.json").is_file()
 
 
 # ----------------------------------------------------------------------------- skillmix-datagen
-def test_datagen_refuses_every_unwritable_out_before_any_call(env, srv, readonly_dir, capsys):
-    afile = env / "afile"
+def test_datagen_refuses_every_unwritable_out_before_any_call(openai_env, fake_server, readonly_dir, capsys):
+    afile = openai_env / "afile"
     afile.write_text("not a folder")
-    blocked = env / "blocked"
+    blocked = openai_env / "blocked"
     (blocked / "d_skillmix_k1.jsonl").mkdir(parents=True)
     refused = {str(afile): "existing file", str(readonly_dir): "cannot create files",
                str(readonly_dir / "data"): "cannot create files", str(afile / "data"): "is not a folder",
                str(blocked): "is a folder, but the command writes a file", "-": "standard output"}
     for out, why in refused.items():
         rc = datagen_main(["--teacher", "openai:gpt-4o-mini", "--judge", "openai:gpt-4o", "--k", "1", "--pool", "3",
-                           "--out", out, "--cache", str(env / "cache.sqlite"), "--no-progress"])
+                           "--out", out, "--cache", str(openai_env / "cache.sqlite"), "--no-progress"])
         err = capsys.readouterr().err
         assert rc == 2 and why in err and "--out" in err, (out, err)
-        assert srv.requests == [], out
+        assert fake_server.requests == [], out
     assert afile.read_text() == "not a folder"
 
 

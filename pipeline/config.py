@@ -7,12 +7,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from skillmix_tasks.dataclass_config import ConfigError, apply_overrides, build, read_yaml
 
 from skillmix.grading.specs import JudgeConfigError, parse_spec
 
@@ -21,9 +20,10 @@ PROTOCOLS = ("single-turn", "two-turn")
 STAGES = ("datagen", "train", "eval", "leaderboard")
 SPLITS = ("train", "heldout", "all")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SHELL = {"split": "shell"}  # a string given for this list is a command line: "accelerate launch --num_processes 4"
 
 
-class PipelineConfigError(ValueError):
+class PipelineConfigError(ConfigError):
     """A configuration value that cannot be used; the message starts with the field name."""
 
 
@@ -39,15 +39,15 @@ class DatagenSection:
     judge: str | None = None  # grader of the teacher's texts (default: eval.judge)
     k: list[int] = field(default_factory=lambda: [1, 2, 3])
     pool: list[int] = field(default_factory=lambda: [5000, 10000, 10000])
-    args: list[str] = field(default_factory=list)  # extra skillmix-datagen flags
+    args: list[str] = field(default_factory=list, metadata=SHELL)  # extra skillmix-datagen flags
 
 
 @dataclass
 class TrainSection:
     config: str = "paper"  # skillmix-train YAML: a path, or the name of a bundled one
     mixtures: dict[str, list[int]] = field(default_factory=lambda: {"d1": [1], "d12": [1, 2], "d123": [1, 2, 3]})
-    overrides: list[str] = field(default_factory=list)  # skillmix-train key=value overrides
-    launcher: list[str] = field(default_factory=list)  # e.g. [accelerate, launch, --config_file, multi_gpu.yaml]
+    overrides: list[str] = field(default_factory=list, metadata=SHELL)  # skillmix-train key=value overrides
+    launcher: list[str] = field(default_factory=list, metadata=SHELL)  # e.g. [accelerate, launch, --config_file, multi_gpu.yaml]
 
 
 @dataclass
@@ -64,7 +64,7 @@ class EvalSection:
     limit: int | None = None  # items per task (a prefix of the 100); None: all
     repeats: int | None = None  # two-turn generations per item (default 3, as published)
     gen_kwargs: str | None = None
-    args: list[str] = field(default_factory=list)  # extra lm_eval / skillmix-eval flags
+    args: list[str] = field(default_factory=list, metadata=SHELL)  # extra lm_eval / skillmix-eval flags
 
 
 @dataclass
@@ -82,19 +82,9 @@ class PipelineConfig:
     @classmethod
     def load(cls, path: str | Path, overrides: list[str] | None = None) -> "PipelineConfig":
         path = resolve_config_path(path)
+        values = apply_overrides(read_yaml(path, PipelineConfigError), overrides, PipelineConfigError)
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise PipelineConfigError(f"{path}: not valid YAML: {e}") from None
-        if not isinstance(values, dict):
-            raise PipelineConfigError(f"{path}: expected a mapping of field: value")
-        for item in overrides or []:
-            key, sep, raw = item.partition("=")
-            if not sep or not key.strip():
-                raise PipelineConfigError(f"{item!r}: overrides are key=value (dotted keys for sections: eval.limit=5)")
-            _set_dotted(values, key.strip().replace("-", "_"), yaml.safe_load(raw) if raw != "" else None)
-        try:
-            return _build(cls, _expand(values, ""), "").validate()
+            return build(cls, _expand(values, ""), error=PipelineConfigError).validate()
         except PipelineConfigError as e:
             raise PipelineConfigError(f"{path}: {e}") from None
 
@@ -168,19 +158,6 @@ def resolve_config_path(path: str | Path, bundled_dir: Path = CONFIG_DIR, field:
     raise PipelineConfigError(f"{field}{path}: no such config file (bundled configs: {known})")
 
 
-def _set_dotted(values: dict, key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = values
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise PipelineConfigError(f"{'.'.join(parts[:i + 1])}: is not a section, cannot set {key}")
-        node = child
-    node[parts[-1]] = value
-
-
 def _expand(value: Any, where: str) -> Any:
     """``${VAR}`` in strings from the environment; an unset variable is an error naming the field."""
     if isinstance(value, str):
@@ -194,71 +171,3 @@ def _expand(value: Any, where: str) -> Any:
     if isinstance(value, list):
         return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
     return value
-
-
-def _build(cls: type, values: Any, where: str) -> Any:
-    """A dataclass from a mapping, checking every key and the simple types."""
-    if not isinstance(values, dict):
-        raise PipelineConfigError(f"{where or 'config'}: expected a mapping, got {values!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        name = f"{where}.{key}" if where else str(key)
-        if key not in fields:
-            raise PipelineConfigError(f"{name}: unknown field (known: {', '.join(fields)})")
-        kwargs[key] = _coerce(name, value, fields[key].type)
-    try:
-        return cls(**kwargs)
-    except TypeError as e:  # a required field (Student.name/model) is missing
-        raise PipelineConfigError(f"{where or 'config'}: {e}") from None
-
-
-_SECTIONS = {"Student": Student, "DatagenSection": DatagenSection, "TrainSection": TrainSection,
-             "EvalSection": EvalSection}
-
-
-def _coerce(name: str, value: Any, hint: str) -> Any:
-    hint = hint.replace(" ", "")
-    optional = hint.endswith("|None")
-    base = hint[:-5] if optional else hint
-    if value is None:
-        if optional:
-            return None
-        raise PipelineConfigError(f"{name}: may not be null")
-    if base in _SECTIONS:
-        return _build(_SECTIONS[base], value, name)
-    if base == "list[Student]":
-        if not isinstance(value, list):
-            raise PipelineConfigError(f"{name}: expected a list of {{name, model}}, got {value!r}")
-        return [_build(Student, v, f"{name}[{i}]") for i, v in enumerate(value)]
-    if base in ("list[int]", "list[str]"):
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            text = str(value)
-            # "train,heldout" and "1,2,3" are comma lists; "accelerate launch --num_processes 4" is a command line
-            value = shlex.split(text) if base == "list[str]" and " " in text.strip() else \
-                [v.strip() for v in text.split(",") if v.strip()]
-        if not isinstance(value, list):
-            raise PipelineConfigError(f"{name}: expected a list, got {value!r}")
-        return [_coerce(f"{name}[{i}]", v, base[5:-1]) for i, v in enumerate(value)]
-    if base == "dict[str,list[int]]":
-        if not isinstance(value, dict):
-            raise PipelineConfigError(f"{name}: expected a mapping of name: [k, ...], got {value!r}")
-        return {str(k): _coerce(f"{name}.{k}", v, "list[int]") for k, v in value.items()}
-    if base == "dict[str,Any]":
-        if not isinstance(value, dict):
-            raise PipelineConfigError(f"{name}: expected a mapping, got {value!r}")
-        return dict(value)
-    if base == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        try:
-            if isinstance(value, bool) or float(value) != int(float(value)):
-                raise ValueError
-            return int(float(value))
-        except (TypeError, ValueError):
-            raise PipelineConfigError(f"{name}: expected an integer, got {value!r}") from None
-    if base == "str":
-        if isinstance(value, (dict, list)):
-            raise PipelineConfigError(f"{name}: expected a string, got {value!r}")
-        return str(value)
-    raise AssertionError(f"unhandled type {hint} for {name}")  # a field type this loader does not know

@@ -17,6 +17,7 @@ import logging
 import sys
 
 from .config import ConfigError, TrainConfig
+from .data import DataError, TemplateError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         result = train(config)
     except ConfigError as e:
         print(f"skillmix-train: config error: {e}", file=sys.stderr)
+        return 2
+    except (DataError, TemplateError) as e:
+        print(f"skillmix-train: data error: {e}", file=sys.stderr)
         return 2
     summary = {k: result[k] for k in ("start_step", "step", "checkpoint", "stopped_by_signal")}
     print(json.dumps(summary))

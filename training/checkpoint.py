@@ -20,6 +20,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from .config import ConfigError
+
 STATE_DIR = "accelerate_state"
 STATE_FILE = "trainer_state.json"
 PROVENANCE_FILE = "skillmix_provenance.json"
@@ -80,7 +82,7 @@ def resume_from(config) -> Path | None:
     if config.resume != "auto":
         path = Path(config.resume)
         if not (path / STATE_DIR / STATE_FILE).is_file():
-            raise FileNotFoundError(f"resume: {path} has no {STATE_DIR}/{STATE_FILE}")
+            raise ConfigError(f"resume: {path} has no {STATE_DIR}/{STATE_FILE} (a step folder saved with save_state=true)")
         return path
     states = completed_states(config.output_dir)
     return states[-1][1] if states else None

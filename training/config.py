@@ -1,7 +1,8 @@
 """Training configuration: one dataclass, loaded from YAML, overridden by ``key=value``.
 
-``TrainConfig.from_sources("paper.yaml", ["model=/ckpt", "max_steps=10"])`` is what the CLI does.
-Every check raises :class:`ConfigError` naming the offending field, before any model is loaded.
+``TrainConfig.from_sources("paper.yaml", ["model=/ckpt", "max_steps=10", "lora.r=8"])`` is what the CLI
+does, through the project's one config loader (``skillmix_tasks.dataclass_config``). Every check raises
+:class:`ConfigError` naming the offending field (or file:line), before any model is loaded.
 """
 
 from __future__ import annotations
@@ -10,13 +11,24 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any
 
-import yaml
+from skillmix_tasks import dataclass_config
 
 
-class ConfigError(ValueError):
+class ConfigError(dataclass_config.ConfigError):
     """A configuration value that cannot be used; the message starts with the field name."""
+
+
+@dataclass
+class LoraSection:
+    """LoRA adapters through peft (``lora: {r: 16}``, ``lora=true`` for these defaults)."""
+
+    r: int = 16
+    alpha: float = 32.0  # scaling = alpha / r
+    dropout: float = 0.05
+    # module names (or suffixes) to adapt; "all-linear": every linear layer but the output head
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
 
 
 @dataclass
@@ -55,6 +67,9 @@ class TrainConfig:
     bf16: bool = False
     gradient_checkpointing: bool = False
     attn_implementation: str | None = "sdpa"  # sdpa | eager | flash_attention_2 | None (model default)
+    liger: bool = False  # Liger fused kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy); GPU, pip install liger-kernel
+    # parameter-efficient fine-tuning (off: full fine-tuning, as in the paper)
+    lora: LoraSection | None = None
     # checkpoints and logging
     save_steps: int = 500  # 0: only at the end
     save_state: bool = True  # accelerator.save_state next to each checkpoint, for exact resume
@@ -70,29 +85,12 @@ class TrainConfig:
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_sources(cls, path: str | Path | None = None, overrides: list[str] | None = None) -> "TrainConfig":
-        values: dict[str, Any] = {}
-        if path is not None:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-            if not isinstance(loaded, dict):
-                raise ConfigError(f"{path}: expected a mapping of field: value")
-            values.update(loaded)
-        for item in overrides or []:
-            key, sep, raw = item.partition("=")
-            if not sep:
-                raise ConfigError(f"{item!r}: overrides are key=value")
-            values[key.strip().replace("-", "_")] = yaml.safe_load(raw) if raw != "" else None
-        return cls.from_dict(values)
+        values = dataclass_config.read_yaml(path, ConfigError) if path is not None else {}
+        return cls.from_dict(dataclass_config.apply_overrides(values, overrides, ConfigError))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        hints = get_type_hints(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {}
-        for key, value in values.items():
-            if key not in names:
-                raise ConfigError(f"{key}: unknown field (known: {', '.join(sorted(names))})")
-            kwargs[key] = _coerce(key, value, hints[key])
-        return cls(**kwargs)
+        return dataclass_config.build(cls, values, error=ConfigError)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -126,6 +124,27 @@ class TrainConfig:
         if self.packing_attention == "block_mask" and self.attn_implementation == "flash_attention_2":
             raise ConfigError("packing_attention: block_mask needs attn_implementation sdpa or eager "
                               "(flash_attention_2 isolates packed examples from position_ids already)")
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be in [0, 1), got {getattr(self, name)}")
+        if self.adam_epsilon <= 0:
+            raise ConfigError(f"adam_epsilon: must be > 0, got {self.adam_epsilon}")
+        if self.gpu_peak_tflops is not None and self.gpu_peak_tflops <= 0:
+            raise ConfigError(f"gpu_peak_tflops: must be > 0, got {self.gpu_peak_tflops}")
+        from transformers.trainer_utils import SchedulerType
+
+        if self.lr_scheduler not in {s.value for s in SchedulerType}:
+            raise ConfigError(f"lr_scheduler: unknown {self.lr_scheduler!r} "
+                              f"(known: {', '.join(s.value for s in SchedulerType)})")
+        if self.lora is not None:
+            if self.lora.r < 1:
+                raise ConfigError(f"lora.r: must be >= 1, got {self.lora.r}")
+            if self.lora.alpha <= 0:
+                raise ConfigError(f"lora.alpha: must be > 0, got {self.lora.alpha}")
+            if not 0 <= self.lora.dropout < 1:
+                raise ConfigError(f"lora.dropout: must be in [0, 1), got {self.lora.dropout}")
+            if not self.lora.target_modules:
+                raise ConfigError("lora.target_modules: at least one module name (or all-linear)")
         if self.max_steps_this_run is not None and self.max_steps_this_run < 1:
             raise ConfigError(f"max_steps_this_run: must be >= 1, got {self.max_steps_this_run}")
         self.solve_batch(world_size)
@@ -161,39 +180,3 @@ class TrainConfig:
             accum = per_process // micro
         self.micro_batch_size, self.gradient_accumulation_steps = micro, accum
         return micro, accum
-
-
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """Coerce a YAML/override value to the field's type, or raise a ConfigError naming the field."""
-    args = [a for a in get_args(hint) if a is not type(None)]
-    if value is None:
-        if type(None) in get_args(hint):
-            return None
-        raise ConfigError(f"{key}: may not be null")
-    base = args[0] if get_origin(hint) is not list and args else hint
-    if get_origin(hint) is list or hint is list:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v]
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return [str(v) for v in value]
-    try:
-        if base is bool:
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("1", "true", "yes", "on"):
-                return True
-            if str(value).lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if base is int:
-            if isinstance(value, bool) or float(value) != int(float(value)):
-                raise ValueError
-            return int(float(value))
-        if base is float:
-            return float(value)
-        if base is str:
-            return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected {getattr(base, '__name__', base)}, got {value!r}") from None
-    return value

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -27,8 +26,14 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
+from skillmix_tasks.jsonl import iter_objects
+
 IGNORE = -100
 log = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """A data file that cannot be used; the message names the file (and line)."""
 
 
 class TemplateError(ValueError):
@@ -41,7 +46,7 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
     for pattern in patterns:
         matches = sorted(glob.glob(str(Path(pattern).expanduser())))
         if not matches:
-            raise FileNotFoundError(f"data: no file matches {pattern!r}")
+            raise DataError(f"data: no file matches {pattern!r}")
         paths.extend(Path(m) for m in matches)
     return paths
 
@@ -50,15 +55,13 @@ def read_conversations(paths: Sequence[Path]) -> list[list[dict[str, str]]]:
     """Rows of chat JSONL (``{"messages": [{"role", "content"}, ...], ...}``); other keys are ignored."""
     conversations = []
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                row = json.loads(line)
-                messages = row.get("messages") if isinstance(row, dict) else None
-                if not messages or not all("role" in m and "content" in m for m in messages):
-                    raise ValueError(f"{path}:{n}: expected a 'messages' list of {{role, content}}")
-                conversations.append([{"role": m["role"], "content": m["content"]} for m in messages])
+        for n, row in iter_objects(path, DataError):
+            messages = row.get("messages")
+            if not isinstance(messages, list) or not messages or not all(
+                    isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                    for m in messages):
+                raise DataError(f"{path}:{n}: expected a 'messages' list of {{role, content}} strings")
+            conversations.append([{"role": m["role"], "content": m["content"]} for m in messages])
     return conversations
 
 
@@ -132,10 +135,10 @@ def load_pretrain_texts(spec: str, text_field: str = "text", split: str = "train
     `datasets` name."""
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix in (".jsonl", ".json"):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    yield json.loads(line)[text_field]
+        for n, row in iter_objects(path, DataError):
+            if not isinstance(row.get(text_field), str):
+                raise DataError(f"{path}:{n}: no string field {text_field!r} (pretrain_text_field)")
+            yield row[text_field]
     elif path.is_file():
         for doc in path.read_text(encoding="utf-8").split("\n\n"):
             if doc.strip():

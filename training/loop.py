@@ -35,7 +35,6 @@ class Run:
     optimizer: Any
     scheduler: Any
     dataloader: Any
-    sampler: EpochSampler
     start_step: int
     provenance: dict
     n_params: int
@@ -56,7 +55,7 @@ def check_output_dir_of(config: TrainConfig) -> None:
 def setup(config: TrainConfig) -> Run:
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, set_seed
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
+    from transformers import AutoModelForCausalLM, get_scheduler
 
     from accelerate import PartialState
 
@@ -70,22 +69,20 @@ def setup(config: TrainConfig) -> Run:
         log_with=trackers(config.report_to), project_dir=config.output_dir,
     )
     set_seed(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(config.model)
-    if tokenizer.chat_template is None:
-        raise ValueError(f"model: {config.model} has no chat template; the data are chat conversations")
+    tokenizer = load_tokenizer(config.model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with accelerator.main_process_first():  # the data first: a bad file stops before the model loads
+        dataset, stats = build_dataset(config, tokenizer)
     model = AutoModelForCausalLM.from_pretrained(
         config.model, dtype=torch.float32, attn_implementation=config.attn_implementation)
     model.config.use_cache = False
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
-    with accelerator.main_process_first():
-        dataset, stats = build_dataset(config, tokenizer)
-    sampler = EpochSampler(len(dataset), config.seed)
     mask_dtype = torch.float32 if model.config._attn_implementation == "eager" else None
     dataloader = torch.utils.data.DataLoader(
-        dataset, batch_size=config.micro_batch_size, sampler=sampler, num_workers=config.num_workers,
+        dataset, batch_size=config.micro_batch_size, sampler=EpochSampler(len(dataset), config.seed),
+        num_workers=config.num_workers,
         collate_fn=Collator(pad_id, block_mask=config.packing and config.packing_attention == "block_mask",
                             mask_dtype=mask_dtype))
     params = [p for p in model.parameters() if p.requires_grad]
@@ -109,7 +106,7 @@ def setup(config: TrainConfig) -> Run:
         accelerator.init_trackers(config.run_name, config={k: v if isinstance(v, (int, float, str, bool)) else str(v)
                                                            for k, v in config.to_dict().items()})
     n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
-    return Run(accelerator, model, tokenizer, optimizer, scheduler, dataloader, sampler, start_step,
+    return Run(accelerator, model, tokenizer, optimizer, scheduler, dataloader, start_step,
                provenance, n_params)
 
 
@@ -119,8 +116,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     acc, model, optimizer, scheduler = r.accelerator, r.model, r.optimizer, r.scheduler
     accum = config.gradient_accumulation_steps
     stop_at = min(config.max_steps, r.start_step + (config.max_steps_this_run or config.max_steps))
-    batches = micro_batches(acc, r.dataloader, r.sampler, start=r.start_step * accum)
-    logger = MetricsLog(config, acc, r.n_params)
+    batches = micro_batches(r.dataloader, start=r.start_step * accum)
+    logger = MetricsLog(config, acc, r.n_params, r.start_step)
     step, losses, saved = r.start_step, [], None
     model.train()
     with StopSignal() as stop, logger.progress(r.start_step) as bar:
@@ -166,13 +163,39 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------- helpers
-def micro_batches(accelerator, dataloader, sampler: EpochSampler, start: int) -> Iterator[dict]:
-    """Endless micro-batches; the order depends only on (seed, position), so resuming at micro-batch
-    ``start`` replays exactly what the uninterrupted run would have seen."""
+def load_tokenizer(model: str):
+    """The model's tokenizer, or a ConfigError naming ``model`` (missing folder, not a checkpoint, no
+    chat template) before anything is trained or written."""
+    from transformers import AutoTokenizer
+
+    path = Path(model).expanduser()
+    if path.exists() and not (path / "config.json").is_file():
+        raise ConfigError(f"model: {model} is not a checkpoint folder (no config.json)")
+    if not path.exists() and (path.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1):
+        raise ConfigError(f"model: no such folder {model}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"model: cannot load a tokenizer from {model!r} ({str(e).splitlines()[0]})") from None
+    if tokenizer.chat_template is None:
+        raise ConfigError(f"model: {model} has no chat template; the data are chat conversations")
+    return tokenizer
+
+
+def micro_batches(dataloader, start: int) -> Iterator[dict]:
+    """Endless micro-batches; the order depends only on (seed, epoch, position), so resuming at
+    micro-batch ``start`` replays exactly what the uninterrupted run would have seen.
+
+    The epoch is set on the loader itself: accelerate's prepared loaders (and the one
+    ``skip_first_batches`` returns) overwrite the sampler's epoch with their own iteration count when
+    iterated, so a resumed run would otherwise replay epoch 0's order in every later epoch."""
+    from accelerate import skip_first_batches
+
     epoch, skip = divmod(start, len(dataloader))
     while True:
-        sampler.set_epoch(epoch)
-        yield from (accelerator.skip_first_batches(dataloader, skip) if skip else dataloader)
+        loader = skip_first_batches(dataloader, skip) if skip else dataloader
+        loader.set_epoch(epoch)
+        yield from loader
         epoch, skip = epoch + 1, 0
 
 
@@ -195,16 +218,35 @@ def log_with_any(accelerator) -> bool:
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0, "L4": 121.0, "4090": 165.0}
 
 
+def keep_log_until(path: Path, step: int) -> None:
+    """Drop the lines of steps after ``step`` (what a killed run logged past its last checkpoint, and a
+    torn last line), so a resumed run's log holds each step once."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (ValueError, KeyError, TypeError):
+            continue
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    tmp.replace(path)
+
+
 class MetricsLog:
     """JSONL + accelerate trackers + a tqdm bar, on the main process."""
 
-    def __init__(self, config: TrainConfig, accelerator, n_params: int):
+    def __init__(self, config: TrainConfig, accelerator, n_params: int, start_step: int = 0):
         self.config, self.acc, self.n_params = config, accelerator, n_params
         self.main = accelerator.is_main_process
         self.file = None
         if self.main:
-            Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-            self.file = open(Path(config.output_dir) / "train_log.jsonl", "a", encoding="utf-8")
+            path = Path(config.output_dir) / "train_log.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            keep_log_until(path, start_step)
+            self.file = open(path, "a", encoding="utf-8")
         self.peak_flops = None
         if torch.cuda.is_available():
             name = torch.cuda.get_device_name()

@@ -12,8 +12,8 @@ rate limits), for paper-scale judging and data generation.
 - expired lines and retryable errors (429, 5xx, overloaded) go into a new batch, up to
   ``batch_retries`` times; other errors (a 400: the request itself is wrong) and lines still failing
   after that are unscored with the reason, and, not cached, are asked for again by a later run;
-- with ``batch_wait`` off, :class:`BatchPending` is raised once everything is submitted: run the
-  same command again later to collect.
+- with ``batch_wait`` off, the batches are polled once (what is done is collected) and
+  :class:`BatchPending` is raised for the rest: run the same command again later to collect.
 
 The one window that is not covered: a kill after the provider accepted a batch and before its id
 is written (one SQLite commit) loses track of that batch; a re-run submits its lines again.
@@ -280,8 +280,6 @@ async def complete_batch(completer: CachedCompleter, prompts: Sequence[tuple[lis
             completer.budget.settle(reserved.pop(cid), actual)
 
     await submit([k for k in missing if k not in pending])
-    if not settings.batch_wait and tracked:
-        raise BatchPending(tracked, sum(len(cache.batch_lines(b)) for b in tracked))
 
     wanted = set(missing)
     retries_left = settings.batch_retries
@@ -321,6 +319,8 @@ async def complete_batch(completer: CachedCompleter, prompts: Sequence[tuple[lis
                 retries_left -= 1
                 stats.batch_retried += len(retry)
                 await submit(retry)
+            if tracked and not settings.batch_wait:  # one look, what is done collected; the rest later
+                raise BatchPending(tracked, sum(len(cache.batch_lines(b)) for b in tracked))
             if tracked:
                 await asyncio.sleep(settings.batch_poll_interval)
     finally:

@@ -50,19 +50,23 @@ def dry_run(config: PipelineConfig, units: list[Unit]) -> dict:
 
     print(f"skillmix-pipeline: plan for {config.root} ({len(units)} units)")
     counts = _print_plan(units, config)
-    report: dict = {"dry_run": True, "out": str(config.root), "units": counts}
-    total = 0.0
+    report: dict = {"dry_run": True, "out": str(config.root), "mode": "batch" if config.batch else "online",
+                    "units": counts}
+    costs: dict[str, list] = {"online": [], "batch": []}
     if "datagen" in config.stages:
         d = datagen_estimate(config, next(u for u in units if u.stage == "datagen").cmd)
         report["datagen"] = d
-        total = None if d.get("total_cost_est") is None else total + d["total_cost_est"]
+        costs["online"].append(d.get("total_cost_est"))
+        costs["batch"].append(d.get("total_batch_cost_est"))
     if "train" in config.stages:
         report["train"] = training_estimate(config)
     if "eval" in config.stages:
         e = eval_estimate(config)
         report["eval"] = e
-        total = None if total is None or e["judge_cost_est"] is None else total + e["judge_cost_est"]
-    report["total_cost_est_usd"] = None if total is None else round(total, 2)
+        costs["online"].append(e["judge_cost_est"])
+        costs["batch"].append(e["judge_batch_cost_est"])
+    for mode, key in (("online", "total_cost_est_usd"), ("batch", "total_batch_cost_est_usd")):
+        report[key] = None if None in costs[mode] else round(sum(costs[mode]), 2)
     print(json.dumps(report, indent=2))
     if report["total_cost_est_usd"] is None:
         print("note: no price is known for a teacher or judge model; pass prices in the judge config "

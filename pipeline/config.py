@@ -73,6 +73,9 @@ class PipelineConfig:
     students: list[Student] = field(default_factory=list)
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     cache: str | None = None  # judge/teacher SQLite cache (default <out>/cache.sqlite)
+    # Teacher and judges through the providers' Batch APIs (half price; datagen --batch, the eval judge's
+    # batch: true, whose lm-eval filter then waits for its batches).
+    batch: bool = False
     datagen: DatagenSection = field(default_factory=DatagenSection)
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)

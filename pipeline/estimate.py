@@ -69,7 +69,7 @@ def eval_estimate(config: PipelineConfig) -> dict:
             "generations_per_item": repeats, "gradings_per_text": n_grad, "texts": est.replies // n_grad,
             "judge_calls": d["judge_calls"], "judge_replies": d["judge_replies"], "choices_per_call": per,
             "input_tokens_est": est.input_tokens, "output_tokens_est": est.output_tokens,
-            "judge_cost_est": d["judge_cost_est"]}
+            "judge_cost_est": d["judge_cost_est"], "judge_batch_cost_est": d["judge_batch_cost_est"]}
 
 
 def training_estimate(config: PipelineConfig) -> dict:

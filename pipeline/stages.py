@@ -94,6 +94,8 @@ def datagen_units(config: PipelineConfig) -> list[Unit]:
     judge = d.judge or config.eval_judge
     if judge:
         cmd += ["--judge", judge]
+    if config.batch:
+        cmd.append("--batch")
     cmd += d.args
     files = [data_file(config, k) for k in d.k]
     return [Unit("datagen", "datagen", cmd, lambda: all(f.is_file() for f in files),
@@ -136,7 +138,8 @@ def eval_models(config: PipelineConfig) -> list[tuple[str, str]]:
 def eval_units(config: PipelineConfig) -> list[Unit]:
     e = config.eval
     judge = config.eval_judge
-    metadata = {"judge_config": {"cache": config.cache_path, **e.judge_config}}
+    metadata = {"judge_config": {"cache": config.cache_path, **({"batch": True} if config.batch else {}),
+                                 **e.judge_config}}
     if judge:
         metadata["judge"] = judge
     units = []

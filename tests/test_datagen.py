@@ -280,3 +280,32 @@ def test_hf_teacher_with_the_fake_judge(env, srv, tiny_model, capsys):
     assert k1["generated"] + sum(n for r, n in k1["unscored_by_reason"].items() if r.startswith("teacher")) == 4
     assert main(a) == 0
     assert json.loads(capsys.readouterr().out)["this_run"]["teacher"]["calls"] == 0
+
+
+def test_batch_mode_rounds_each_resumable_with_no_wait(env, srv, capsys):
+    """--batch --no-wait: turn 1, turn 2 and the gradings are rounds of batches; each run goes one round on."""
+    out, n = env / "batch", 9
+    srv.batch.polls = 1  # each batch answers "in progress" once, so every run leaves one round pending
+    cmd = args(out, "--k", "2", "--pool", str(n), "--prices", '{"gpt-4o-mini": {"input": 1000, "output": 2000}}',
+               "--batch", "--no-wait", "--poll-interval", "0.01", judge="anthropic:claude-sonnet-4-6")
+    assert main(cmd + ["--dry-run"]) == 0  # online and batch cost side by side
+    est = json.loads(capsys.readouterr().out)
+    assert est["mode"] == "batch" and est["per_k"]["2"]["teacher_calls"] == 2 * n
+    assert est["total_batch_cost_est"] == pytest.approx(est["total_cost_est"] / 2, abs=2e-4) and srv.batch.lines == 0
+    lines = []
+    for _ in range(3):
+        assert main(cmd) == 0
+        assert "batch_pending" in json.loads(capsys.readouterr().out) and not (out / "d_skillmix_k2.jsonl").exists()
+        lines.append(srv.batch.lines)
+    # Turn 1 (9 lines), turn 2 (9), then 3 gradings each on the anthropic judge (27): one round a run.
+    assert lines == [9, 18, 45] and srv.calls == 0
+    assert main(cmd) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert {r["id"] for r in read_rows(out / "d_skillmix_k2.jsonl")} == expected_kept(2, n)
+    assert srv.batch.lines == 45 and srv.calls == 0  # nothing submitted twice, nothing online
+    run = summary["this_run"]
+    assert summary["per_k"]["2"]["pool"] == n and run["judge"]["batched"] == 27 and run["judge"]["cached"] == 0
+    k2 = summary["per_k"]["2"]
+    u = k2["teacher_tokens"]  # the whole dataset's teacher tokens, at the batch price: half the given one
+    assert u["input_tokens"] > 0 and k2["teacher_cost"] == pytest.approx(
+        (u["input_tokens"] * 500 + u["output_tokens"] * 1000) / 1e6, abs=1e-4)

@@ -139,6 +139,17 @@ def test_a_changed_command_reruns_its_unit_only(tmp_path, monkeypatch):
     assert unit.status(tmp_path) == "todo"
 
 
+def test_batch_key_sends_datagen_and_the_eval_judge_through_batch_apis(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKILLMIX_TINY_MODEL", str(tmp_path / "m"))
+    monkeypatch.setenv("SKILLMIX_TINY_SERVER", "http://127.0.0.1:9/v1")
+    online, batch = (plan(PipelineConfig.load("tiny", [f"out={tmp_path}", *extra])) for extra in ([], ["batch=true"]))
+    datagen = [next(u for u in units if u.stage == "datagen") for units in (online, batch)]
+    assert "--batch" not in datagen[0].cmd and "--batch" in datagen[1].cmd
+    evals = [next(u for u in units if u.stage == "eval") for units in (online, batch)]
+    metadata = [json.loads(u.cmd[u.cmd.index("--metadata") + 1]) for u in evals]
+    assert "batch" not in metadata[0]["judge_config"] and metadata[1]["judge_config"]["batch"] is True
+
+
 @pytest.mark.parametrize("override, message", [
     ("eval.limit=0", "eval.limit: must be >= 1"),
     ("eval.splits=[train,bogus]", "eval.splits: unknown ['bogus']"),
@@ -187,6 +198,9 @@ def test_paper_dry_run_prints_calls_and_cost_and_calls_nothing(tmp_path, monkeyp
     assert len(e["models"]) == 8 and len(e["tasks"]) == 8
     assert e["judge_replies"] == 8 * 8 * 100 * 3 * 3 and e["judge_calls"] == 8 * 8 * 100 * 3
     assert e["judge_cost_est"] > 100 and report["total_cost_est_usd"] > e["judge_cost_est"]
+    # Through the Batch APIs the same run costs half.
+    assert report["mode"] == "online" and e["judge_batch_cost_est"] == pytest.approx(e["judge_cost_est"] / 2, abs=0.02)
+    assert report["total_batch_cost_est_usd"] == pytest.approx(report["total_cost_est_usd"] / 2, abs=0.1)
     assert t.pop("config").endswith("training/configs/paper.yaml")
     assert t == {"runs": 6, "steps_per_run": 4000, "sequences_per_run": 256000, "max_tokens_per_run": 262144000}
     assert "[   todo] datagen" in proc.stdout

@@ -40,10 +40,11 @@ from skillmix_tasks.sampling import DEFAULT_N, DEFAULT_SEED, MAX_K, Item, draw_i
 from skillmix_tasks.scoring import GenerationScore, Unscored
 
 from skillmix.grading.backends import Usage, make_backend
-from skillmix.grading.client import CachedCompleter
+from skillmix.grading.batch import BatchPending, complete_batch
+from skillmix.grading.client import CachedCompleter, CallResult
 from skillmix.grading.cost import Budget, estimate_tokens, message_tokens, price_for
 from skillmix.grading.estimate import CallEstimate
-from skillmix.grading.judge import Judge, TextGrade
+from skillmix.grading.judge import Judge, TextGrade, check_batch_mode
 from skillmix.grading.specs import JudgeConfigError, choose_spec, make_settings, parse_spec
 
 log = logging.getLogger("skillmix.training.datagen")
@@ -160,24 +161,33 @@ async def two_turn(completer: CachedCompleter, item: Item, index: int = 0, *,
                    catalog: Catalog | None = None) -> Conversation:
     """The student protocol with ``completer`` as the model: turn 1, its reply, turn 2 with the
     history, its reply. Each reply is cached under (spec, settings, prompt version, messages, index)."""
-    replies: list[str] = []
-    conv = Conversation(item, index, two_turn_messages(item, replies, catalog))
+    conv, replies = Conversation(item, index, two_turn_messages(item, [], catalog)), []
     for turn in (1, 2):
         r = await completer.complete(two_turn_messages(item, replies, catalog), index)
-        if r.text is None:
-            err = r.error or Unscored("no reply")
-            conv.error = Unscored(f"teacher {err.reason}", f"turn {turn}: {err.detail}")
-            return conv
-        conv.usage.add(r.usage)
-        conv.from_cache.append(r.from_cache)
-        conv.finish_reasons.append(r.finish_reason)
-        replies.append(r.text)
-        conv.messages = two_turn_messages(item, replies, catalog)
-    messages = conv.messages
-    conv.answer = extract_answer(messages[-1]["content"])
-    if not conv.answer:
-        conv.error = Unscored("teacher no answer", "the last reply has no text to grade")
+        if not add_reply(conv, replies, r, turn, catalog):
+            break
     return conv
+
+
+def add_reply(conv: Conversation, replies: list[str], r: CallResult, turn: int,
+              catalog: Catalog | None = None) -> bool:
+    """Take the teacher's reply to ``turn`` into the conversation; False (and ``conv.error``) if
+    the conversation stops here. Shared by the online and the batch rounds."""
+    if r.text is None:
+        err = r.error or Unscored("no reply")
+        conv.error = Unscored(f"teacher {err.reason}", f"turn {turn}: {err.detail}")
+        return False
+    conv.usage.add(r.usage)
+    conv.from_cache.append(r.from_cache)
+    conv.finish_reasons.append(r.finish_reason)
+    replies.append(r.text)
+    conv.messages = two_turn_messages(conv.item, replies, catalog)
+    if turn == 2:
+        conv.answer = extract_answer(conv.messages[-1]["content"])
+        if not conv.answer:
+            conv.error = Unscored("teacher no answer", "the last reply has no text to grade")
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------- the run
@@ -276,22 +286,31 @@ class Datagen:
                  prices: Mapping[str, Any] | None = None, teacher_temperature: float | None = TEACHER_TEMPERATURE,
                  teacher_max_tokens: int = TEACHER_MAX_TOKENS, teacher_concurrency: int = 16,
                  judge_config: Mapping[str, Any] | None = None, timeout: float | None = None,
-                 max_retries: int | None = None, batch_size: int | None = None):
+                 max_retries: int | None = None, batch_size: int | None = None, batch: bool | None = None,
+                 batch_wait: bool | None = None, batch_poll_interval: float | None = None):
         common = {k: v for k, v in {"timeout": timeout, "max_retries": max_retries, "cache": cache,
-                                    "prices": prices, "batch_size": batch_size}.items() if v is not None}
+                                    "prices": prices, "batch_size": batch_size, "batch": batch, "batch_wait": batch_wait,
+                                    "batch_poll_interval": batch_poll_interval}.items() if v is not None}
         self.budget = Budget(max_cost) if max_cost is not None else None
         jsettings = make_settings(judge_config, **common, max_cost=max_cost)
         self.judge = Judge(choose_spec(judge, None, command="skillmix-datagen"), jsettings, budget=self.budget)
         self.teacher_spec = parse_spec(teacher)
-        self.teacher_settings = make_settings(None, **common, temperature=teacher_temperature,
+        # Batch mode is the teacher's and the judge's together (the rounds go turn 1, turn 2, gradings).
+        batch_settings = {k: getattr(jsettings, k) for k in ("batch", "batch_wait", "batch_poll_interval", "batch_retries")}
+        self.teacher_settings = make_settings(None, **{**common, **batch_settings}, temperature=teacher_temperature,
                                               max_tokens=teacher_max_tokens, concurrency=teacher_concurrency)
         self.teacher_price = price_for(self.teacher_spec, prices)
         if max_cost is not None and self.teacher_price is None:
             raise JudgeConfigError(f"--max-cost is set but no price is known for the teacher {self.teacher_spec.model}; "
                                    f"pass --prices '{{\"{self.teacher_spec.model}\": {{\"input\": 2.5, \"output\": 10}}}}'")
+        self.batch = self.teacher_settings.batch
+        backend = make_backend(self.teacher_spec, self.teacher_settings)
+        if self.batch:
+            check_batch_mode(backend, self.judge.cache, "teacher")
         self.teacher = CachedCompleter(
-            make_backend(self.teacher_spec, self.teacher_settings), self.judge.cache, TEACHER_NAMESPACE,
-            concurrency=teacher_concurrency, budget=self.budget, price=self.teacher_price,
+            backend, self.judge.cache, TEACHER_NAMESPACE, concurrency=teacher_concurrency, budget=self.budget,
+            # What the teacher pays per token (budget, cost); ``teacher_price`` stays the online price.
+            price=self.teacher_price.batch if self.batch and self.teacher_price else self.teacher_price,
             key_extra={"prompt_version": PROMPT_VERSION}, temperature=teacher_temperature,
             max_tokens=teacher_max_tokens, typical_reply_tokens=TYPICAL_TEACHER_TOKENS)
 
@@ -302,6 +321,24 @@ class Datagen:
             return conv, None
         grade = (await self.judge.agrade([(item, conv.answer)], progress=False))[0]
         return conv, grade
+
+    async def _batch_rounds(self, jobs: list[tuple[Item, int]], progress: bool
+                            ) -> dict[tuple[str, int], tuple[Conversation, TextGrade | None]]:
+        """Batch mode: every turn 1 in one round of batches, then every turn 2, then every grading.
+        Each round resumes on its own (cached replies, recorded batches); with ``batch_wait`` off a
+        round not done raises ``BatchPending`` and the next run goes on from there."""
+        convs = [(Conversation(it, g, two_turn_messages(it)), []) for it, g in jobs]
+        for turn in (1, 2):
+            live = [(c, replies) for c, replies in convs if c.error is None]
+            prompts = [two_turn_messages(c.item, replies) for c, replies in live]
+            got = await complete_batch(self.teacher, [(m, [self.teacher.key(m, c.index)])
+                                                      for m, (c, _) in zip(prompts, live)], progress=progress)
+            for (c, replies), [r] in zip(live, got):
+                add_reply(c, replies, r, turn)
+        done = [c for c, _ in convs if c.ok]
+        grades = await self.judge.agrade([(c.item, c.answer) for c in done], progress=progress)
+        by_conv = {id(c): g for c, g in zip(done, grades)}
+        return {(c.item.id, c.index): (c, by_conv.get(id(c))) for c, _ in convs}
 
     def _judge_usage(self, grade: TextGrade) -> Usage:
         """Tokens of a text's gradings, cached or not (the card counts the whole dataset)."""
@@ -341,7 +378,11 @@ class Datagen:
             bar.set_postfix(full_marks=kept, refresh=False)
 
         try:
-            await asyncio.gather(*(run(*job) for job in jobs))
+            if self.batch:
+                bar.close()
+                results.update(await self._batch_rounds([(it, g) for _, it, g in jobs], progress))
+            else:
+                await asyncio.gather(*(run(*job) for job in jobs))
         finally:
             bar.close()
             if self.judge.cache is not None:
@@ -421,8 +462,8 @@ class Datagen:
             d.update(file=files[k], skill_split=plan.splits[k][0], topic_split=plan.splits[k][1],
                      teacher=str(self.teacher_spec), judge=self.judge.spec, prompt_version=PROMPT_VERSION,
                      seed=plan.seed, heldout_allowed=plan.allow_heldout,
-                     teacher_cost=cost(self.teacher_price, s.teacher_usage),
-                     judge_cost=cost(self.judge.price, s.judge_usage))
+                     teacher_cost=cost(self.teacher.price, s.teacher_usage),
+                     judge_cost=cost(self.judge.completer.price, s.judge_usage))
             per_k[str(k)] = d
         t, j = self.teacher.stats, self.judge.completer.stats
         return {
@@ -447,7 +488,7 @@ class Datagen:
         cache = self.judge.cache
         reply_tokens = min(self.teacher.max_tokens, self.teacher.typical_reply_tokens)
         placeholder = "x" * (4 * reply_tokens // 3)  # an answer of typical length, for answers not yet written
-        per_k, total_cost = {}, 0.0
+        per_k: dict[str, dict] = {}
         plan.check()
         for k in plan.ks:
             items = plan.items(k)
@@ -469,14 +510,17 @@ class Datagen:
                         self.teacher.estimate(teacher, m2, [g], hits={self.teacher.key(m2, g): hit2} if hit2 else {})
                     judge += self.judge.call_estimate([(item, answer if answer is not None else placeholder)],
                                                       lookup=answer is not None)
-            tc, jc = teacher.cost(self.teacher_price), judge.cost(self.judge.price)
-            total_cost = None if tc is None or jc is None or total_cost is None else total_cost + tc + jc
             per_k[str(k)] = {"conversations": len(items) * plan.generations, "heldout_items": n_heldout,
                              **teacher.to_dict(self.teacher_price, "teacher_"),
                              **judge.to_dict(self.judge.price, "judge_")}
-        return {"dry_run": True, "teacher": str(self.teacher_spec), "judge": self.judge.spec, "per_k": per_k,
-                "total_cost_est": None if total_cost is None else round(total_cost, 4),
-                "max_cost": self.budget.max_cost if self.budget else None}
+
+        def total(field: str) -> float | None:
+            costs = [d[f"{who}_{field}"] for d in per_k.values() for who in ("teacher", "judge")]
+            return None if None in costs else round(sum(costs), 4)
+
+        return {"dry_run": True, "mode": "batch" if self.batch else "online", "teacher": str(self.teacher_spec),
+                "judge": self.judge.spec, "per_k": per_k, "total_cost_est": total("cost_est"),
+                "total_batch_cost_est": total("batch_cost_est"), "max_cost": self.budget.max_cost if self.budget else None}
 
 
 def _earlier_per_k(out: Path, ks: Sequence[int]) -> dict:
@@ -593,7 +637,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float)
     p.add_argument("--max-retries", type=int)
     p.add_argument("--batch-size", type=int, help="hf: prompts per generate() call")
-    p.add_argument("--dry-run", action="store_true", help="estimate calls, tokens and cost; call nothing")
+    p.add_argument("--batch", action="store_true",
+                   help="teacher and judge through the providers' Batch APIs (openai:, anthropic:): half the price, "
+                        "in three rounds (turn 1, turn 2, gradings), each resumable; results within 24 h a round")
+    p.add_argument("--no-wait", action="store_true",
+                   help="with --batch: submit the next round and exit; run the same command again to go on")
+    p.add_argument("--poll-interval", type=float, metavar="SECONDS", help="with --batch: seconds between polls (60)")
+    p.add_argument("--dry-run", action="store_true", help="estimate calls, tokens and cost (online and batch); "
+                   "call nothing")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -626,14 +677,21 @@ def run(args: argparse.Namespace) -> dict:
     dg = Datagen(args.teacher, args.judge or config.get("judge"), cache=args.cache, max_cost=args.max_cost,
                  prices=args.prices, teacher_temperature=args.temperature, teacher_max_tokens=args.max_tokens,
                  teacher_concurrency=args.concurrency, judge_config=judge_config, timeout=args.timeout,
-                 max_retries=args.max_retries, batch_size=args.batch_size)
+                 max_retries=args.max_retries, batch_size=args.batch_size, batch=True if args.batch else None,
+                 batch_wait=False if args.no_wait else None, batch_poll_interval=args.poll_interval)
+    if args.no_wait and not dg.batch:
+        raise ValueError("--no-wait needs --batch")
     if args.dry_run:
         return dg.estimate(plan)
     # Before the first teacher call: a run that cannot write its dataset has paid for nothing.
     files = [f"d_skillmix_k{k}{ext}" for k in plan.ks for ext in (".jsonl", ".jsonl.tmp")]
     out = check_output_dir(args.out, files=[*files, "README.md", "datagen_summary.json"],
                            inputs=[args.config, dg.judge.settings.cache_path()])
-    return dg.generate(plan, out, progress=not args.no_progress)
+    try:
+        return dg.generate(plan, out, progress=not args.no_progress)
+    except BatchPending as e:  # --no-wait: this round is submitted; the next run goes on from it
+        return {"batch_pending": {"batches": e.batch_ids, "requests": e.requests},
+                "note": "a round of batches is submitted and not done; run the same command again to go on"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,7 @@ from skillmix_tasks.scoring import Unscored
 from .backends import (AnthropicBackend, BackendError, Completion, OpenAIBackend, Usage, anthropic_completion,
                        openai_completions)
 from .client import CachedCompleter, CallResult
+from .specs import redact
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class _Provider:
 
         sdk = importlib.import_module(self.sdk)
         return self.backend._error(e, sdk) if isinstance(e, sdk.APIError) else \
-            BackendError("batch error", f"{type(e).__name__}: {e}"[:300])
+            BackendError("batch error", redact(f"{type(e).__name__}: {e}", self.backend._creds.secrets)[:300])
 
 
 class OpenAIBatches(_Provider):

@@ -21,7 +21,7 @@ import time
 
 from skillmix_tasks.outputs import OutputPathError, check_output_dir
 
-from .config import STAGES, PipelineConfig, PipelineConfigError
+from .config import STAGES, PipelineConfig, PipelineConfigError, resolve_config_path
 from .stages import StageFailed, Unit, plan
 
 
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         # Before the first stage: every stage writes under out, and the first one pays a teacher.
-        check_output_dir(config.root, files=["pipeline_config.json"], inputs=[args.config], what="out")
+        check_output_dir(config.root, files=["pipeline_config.json"], inputs=[resolve_config_path(args.config)],
+                         what="out")
     except OutputPathError as e:
         print(f"skillmix-pipeline: error: {e}", file=sys.stderr)
         return 2

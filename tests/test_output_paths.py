@@ -175,6 +175,10 @@ def test_pipeline_and_quickstart_refuse_out_before_any_stage(tmp_path, monkeypat
         assert quickstart_main(["--out", out]) == 2
         assert why in capsys.readouterr().err
     assert afile.read_text() == "x"
+    # A bundled config's name is not a path: out=tiny is a folder like any other.
+    monkeypatch.chdir(tmp_path)
+    pipeline_main(["--config", "tiny", "out=tiny", "--stages", "leaderboard"])  # no runs to show: fails later
+    assert "same path" not in capsys.readouterr().err and (tmp_path / "tiny" / "pipeline_config.json").is_file()
 
 
 def test_train_refuses_output_dir_before_loading_the_model(tmp_path, readonly_dir, capsys):

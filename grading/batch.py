@@ -114,7 +114,7 @@ class OpenAIBatches(_Provider):
             for file_id in (b.output_file_id, b.error_file_id):
                 if file_id:
                     content = await client.files.content(file_id)
-                    for raw in content.text.splitlines():
+                    for raw in content.text.split("\n"):  # not splitlines(): replies may hold U+2028
                         if raw.strip():
                             row = json.loads(raw)
                             out[row["custom_id"]] = self._line_result(row)

@@ -105,7 +105,7 @@ class BatchAPI:
         if data is None or body.get("endpoint") != "/v1/chat/completions":
             return 400, {"error": {"message": "bad input_file_id or endpoint"}}
         requests = []
-        for line in data.decode().splitlines():
+        for line in data.decode().split("\n"):
             if line.strip():
                 row = json.loads(line)
                 assert row["method"] == "POST" and row["url"] == "/v1/chat/completions", row
@@ -171,8 +171,8 @@ class BatchAPI:
                 b.output_file_id = self._id("file-")
                 self.files[b.output_file_id] = "".join(json.dumps({
                     "id": f"batch_req_{x['custom_id'][:8]}", "custom_id": x["custom_id"], "error": None,
-                    "response": {"status_code": 200, "request_id": "req_fake", "body": x["payload"]}}) + "\n"
-                    for x in ok).encode()
+                    "response": {"status_code": 200, "request_id": "req_fake", "body": x["payload"]}},
+                    ensure_ascii=False) + "\n" for x in ok).encode()  # raw UTF-8, U+2028 included, as JSON allows
             if bad:
                 b.error_file_id = self._id("file-")
                 self.files[b.error_file_id] = "".join(json.dumps(
@@ -218,5 +218,5 @@ class BatchAPI:
                 result = {"type": "succeeded", "message": x["payload"]}
             else:
                 result = {"type": "errored", "error": x["error"]}
-            out.append(json.dumps({"custom_id": x["custom_id"], "result": result}) + "\n")
+            out.append(json.dumps({"custom_id": x["custom_id"], "result": result}, ensure_ascii=False) + "\n")
         return "".join(out).encode()

@@ -38,3 +38,16 @@ def test_skillmix_grade_reads_an_lmeval_sample_with_a_raw_line_separator(tmp_pat
     path.write_text(json.dumps({"doc": item.to_dict(), "resps": [[reply]]}, ensure_ascii=False) + "\n", encoding="utf-8")
     [(got, text)] = read_pairs(path)
     assert got == item and text == "The hem held.\u2028So did the seam."  # strip() takes the trailing U+2029
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_batch_results_with_a_raw_line_separator_are_read_whole(provider, fake_server, tmp_path, monkeypatch):
+    from fake_llm_server import Action, grading_table
+    from grading_helpers import TEXT, items, judge_for
+
+    # A judge whose explanation holds U+2028: the results file carries it raw (valid JSON), one line.
+    fake_server.handler = lambda r: Action(text=grading_table(r["body"]["messages"][-1]["content"])
+                                           + "\nExplanation: fine\u2028work.")
+    judge = judge_for(provider, fake_server, tmp_path, monkeypatch, batch=True, batch_poll_interval=0.01)
+    [grade] = judge.grade([(items(1)[0], TEXT)], progress=False)
+    assert grade.scored and all("\u2028" in r for r in grade.replies), grade.score

@@ -81,8 +81,14 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _KEYLIKE.sub("***", text)
 
 
-def has_userinfo(url: str) -> bool:
-    return bool(_URL_USERINFO.search(url))
+def carries_credentials(url: str) -> bool:
+    """A URL with a user:password@, or a key in its path or query (the host is left alone: a server
+    may well be called sk-inference-01): it would be echoed in every summary, cache key and results file."""
+    if _URL_USERINFO.search(url):
+        return True
+    scheme, sep, rest = url.partition("://")
+    tail = rest[next((i for i, c in enumerate(rest) if c in "/?#"), len(rest)):] if sep else url
+    return redact(tail) != tail
 
 
 @dataclass(frozen=True)
@@ -116,9 +122,9 @@ def parse_spec(text: str) -> JudgeSpec:
         m = _COMPATIBLE_RE.match(rest)
         if not m:
             raise JudgeConfigError(f"judge spec {shown!r}: expected openai-compatible:<model>@<http(s) base_url>")
-        if has_userinfo(m.group("url")):
-            raise JudgeConfigError(f"judge spec {shown!r}: credentials in the base URL are not supported; "
-                                   f"put the key in {ENV_COMPATIBLE_KEY}")
+        if carries_credentials(m.group("url")):
+            raise JudgeConfigError(f"judge spec {shown!r}: credentials in the base URL (user:password@, a key or "
+                                   f"token in the query) are not supported; put the key in {ENV_COMPATIBLE_KEY}")
         spec = JudgeSpec(provider, m.group("model"), m.group("url").rstrip("/"))
     else:
         spec = JudgeSpec(provider, rest)
@@ -261,11 +267,11 @@ def credentials_for(spec: JudgeSpec) -> Credentials:
         if not key:
             raise JudgeConfigError(f"judge {spec} needs {key_var} in the environment (it is not set)")
         url = env.get(url_var) or None
-        if url and has_userinfo(url):
+        if url and carries_credentials(url):
             # The SDKs send the key as a header and refuse a URL that carries credentials too:
             # every call would fail. Say so now, without the password.
-            raise JudgeConfigError(f"{url_var}={redact(url, (key,))} carries credentials (user:password@); "
-                                   f"the key goes in {key_var}: drop them from the URL")
+            raise JudgeConfigError(f"{url_var}={redact(url, (key,))} carries credentials (user:password@, a key "
+                                   f"or token in the query); the key goes in {key_var}: drop them from the URL")
         return Credentials(key, url, (key,))
     if spec.provider == "openai-compatible":
         key = env.get(ENV_COMPATIBLE_KEY)

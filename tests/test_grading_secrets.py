@@ -36,6 +36,8 @@ def test_redact_removes_userinfo_and_keylike_tokens():
     assert out.startswith("POST http://***@host:8000/v1 failed; https://***@h/x?*** &n=1".replace(" &", "&"))
     assert "tok-123456" not in out and "abcdefghijkl" not in out and "a1a1a1" not in out
     assert redact("risk-taking and task-force, 3 of 4 valid") == "risk-taking and task-force, 3 of 4 valid"
+    # A server's host name may look like a key; only user:password@, the path and the query are refused.
+    assert parse_spec("openai-compatible:m@http://sk-inference-cluster-01:8000/v1").base_url.endswith(":8000/v1")
 
 
 @pytest.mark.parametrize("spec", [
@@ -46,6 +48,7 @@ def test_redact_removes_userinfo_and_keylike_tokens():
     f"openai-compatible:m@http://user:{PASSWORD}@host/v1 trailing words",
     f"http://user:{PASSWORD}@host/v1",
     f"openai:{PASSWORD}",  # a key pasted where the model goes
+    f"openai-compatible:m@http://host/v1?api_key={PASSWORD}",  # would be echoed in every results file
 ])
 def test_malformed_specs_never_echo_a_password(spec, openai_env, fake_server, capsys):
     with pytest.raises(JudgeConfigError) as e:

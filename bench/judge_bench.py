@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVERS = {"aio": ROOT / "bench" / "aio_server.py", "threaded": ROOT / "tests" / "fake_llm_server.py"}
 
 
-def start_server(latency: float, kind: str = "aio") -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, str(SERVERS[kind]), "--latency", str(latency)],
+def start_server(latency: float, kind: str = "aio", extra: list[str] | None = None) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen([sys.executable, str(SERVERS[kind]), "--latency", str(latency), *(extra or [])],
                             stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line.startswith("PORT "):

@@ -4,7 +4,8 @@
 ``BackendError``; backends with ``supports_choices`` (OpenAI's ``n``) also have
 ``complete_choices(..., n=N) -> list[Completion]``, several samples from one request. Retries
 with backoff and Retry-After are the SDKs' own (``max_retries``, ``timeout`` configured here);
-an httpx event hook only *counts* attempts, retries and 429s.
+an httpx event hook counts attempts, retries and 429s, and feeds the rate-limit headers to the
+backend's ``RateLimiter`` (``ratelimit.py``), which the client layer waits on before each request.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .ratelimit import RateLimiter, current_request
 from .specs import Credentials, JudgeSettings, JudgeSpec, credentials_for, parse_spec, redact
 
 log = logging.getLogger(__name__)
@@ -91,11 +93,15 @@ class _SDKBackend:
         self.settings = settings
         self._creds = creds
         self.counters = CallCounters()
+        # Paces requests by the rate-limit headers of the responses (hooked below). Local servers
+        # (openai-compatible:) send none: no pacing, and no probe request to find that out.
+        paced = settings.pace_by_rate_limits and spec.provider in ("openai", "anthropic")
+        self.limiter = RateLimiter() if paced else None
         self._clients: dict[int, tuple[asyncio.AbstractEventLoop, Any]] = {}
         self._lock = threading.Lock()
 
     def _hooks(self) -> dict:
-        counters = self.counters
+        counters, limiter = self.counters, self.limiter
 
         async def on_request(request):
             counters.attempts += 1
@@ -104,6 +110,8 @@ class _SDKBackend:
                 counters.retries += 1
 
         async def on_response(response):
+            if limiter is not None:
+                limiter.observe(current_request.get(), response.headers)
             if response.status_code == 429:
                 counters.rate_limited += 1
             elif response.status_code >= 500:

@@ -22,6 +22,7 @@ from .backends import Backend, BackendError, Completion, Usage
 from .cache import ReplyCache, cache_key
 from .cost import TYPICAL_REPLY_TOKENS, Budget, Price, message_tokens
 from .estimate import CallEstimate
+from .ratelimit import current_request
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,10 @@ class CachedCompleter:
             # Not sent (so one request a sample, below) if the server turned ``n`` down while this
             # request waited, or if the budget cannot take n samples at once.
             if (n == 1 or self._choices_ok) and (self.budget is None or self.budget.reserve(estimate)):
+                limiter = getattr(self.backend, "limiter", None)
+                if limiter is not None:  # wait for room under the provider's rate limit (ratelimit.py)
+                    seq = await limiter.acquire(message_tokens(messages) + n * max_tokens)
+                    current_request.set(seq)
                 self.stats.calls += 1
                 start = time.monotonic()
                 try:
@@ -182,6 +187,9 @@ class CachedCompleter:
                         self.stats.failed[e.reason] += n
                         return [CallResult(None, Unscored(e.reason, e.detail)) for _ in keys]
                     self._no_choices(f"it refused n={n} ({e.reason})")
+                finally:
+                    if limiter is not None:
+                        limiter.done(seq)
                 elapsed = time.monotonic() - start
             elif n == 1:
                 self.stats.budget_skipped += 1

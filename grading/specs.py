@@ -155,6 +155,9 @@ class JudgeSettings:
     # Gradings of one text asked for in one request (the OpenAI API's ``n``). None: all of a text's
     # gradings for ``openai:``, one per request elsewhere. vLLM takes ``n`` too: set it there.
     choices_per_call: int | None = None
+    # Wait for room under the provider's tokens/requests-per-minute limits, read from the rate-limit
+    # headers of its responses, instead of sending until refused (ratelimit.py).
+    pace_by_rate_limits: bool = True
     # Through the provider's Batch API (openai:, anthropic:; half price, no online rate limit): see batch.py.
     batch: bool = False
     batch_poll_interval: float = 60.0  # seconds between status polls of the submitted batches
@@ -213,6 +216,7 @@ def make_settings(config: Mapping[str, Any] | None = None, **overrides: Any) -> 
             concurrency=int(s.concurrency), timeout=float(s.timeout), max_retries=int(s.max_retries),
             batch_size=int(s.batch_size), max_cost=None if s.max_cost is None else float(s.max_cost),
             choices_per_call=None if s.choices_per_call is None else int(s.choices_per_call),
+            pace_by_rate_limits=_flag(s.pace_by_rate_limits, "pace_by_rate_limits"),
             batch=_flag(s.batch, "batch"), batch_wait=_flag(s.batch_wait, "batch_wait"),
             batch_poll_interval=float(s.batch_poll_interval), batch_retries=int(s.batch_retries),
         )

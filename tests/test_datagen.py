@@ -19,7 +19,7 @@ from grading_helpers import FAKE_KEY
 
 from skillmix.training.audit import main as audit_main
 from skillmix.training.datagen import (
-    LeakageError, check_leakage, default_splits, main, sample_pool,
+    LeakageError, check_leakage, default_splits, eval_combinations, main, sample_pool,
 )
 from skillmix_tasks.catalog import default_catalog
 from skillmix_tasks.jsonl import iter_objects
@@ -84,8 +84,13 @@ def read_rows(path: Path) -> list[dict]:
     return [row for _, row in iter_objects(path)]  # not splitlines(): texts may hold U+2028
 
 
-def pool(k: int, n: int, seed: int = 1234) -> list[Item]:
-    return sample_pool(k, n, skills_split=default_splits(k)[0], topics_split="train", seed=seed)
+def pool(k: int, n: int, seed: int = 1234, exclude=()) -> list[Item]:
+    return sample_pool(k, n, skills_split=default_splits(k)[0], topics_split="train", seed=seed, exclude=exclude)
+
+
+def cli_pool(k: int, n: int) -> list[Item]:
+    """The pool skillmix-datagen draws by default: the benchmark's own eval items left out."""
+    return pool(k, n, exclude=eval_combinations(k))
 
 
 # ----------------------------------------------------------------------------- the pool
@@ -102,6 +107,33 @@ def test_pool_follows_the_paper_recipe_and_is_a_seeded_prefix():
         pool(1, 5051)
 
 
+def _eval_keys(k):
+    from skillmix_tasks.sampling import sample_items
+
+    return {(frozenset(i.skills), i.topic) for split in ("train", "all") for i in sample_items(split, k)}
+
+
+# -- the benchmark's own eval items stay out of the pools unless asked for (issue 14, defect 8)
+def test_default_plan_leaves_the_eval_items_out_and_caps_the_k1_pool():
+    from skillmix.training.datagen import build_parser, plan_from_args
+
+    plan = plan_from_args(build_parser().parse_args(["--teacher", "openai:x", "--k", "1,2"]))
+    assert plan.exclude_eval is True
+    k1 = plan.items(1)
+    # 5050 k=1 combinations, 144 of them benchmark items: the paper's 5000 cannot all be drawn.
+    assert len(k1) == 5050 - 144 and plan.pools[1] == 4906
+    assert not {(frozenset(i.skills), i.topic) for i in k1} & _eval_keys(1)
+    k2 = {(frozenset(i.skills), i.topic) for i in plan.items(2)}
+    assert len(k2) == 10000 and not k2 & _eval_keys(2)
+    included = plan_from_args(build_parser().parse_args(["--teacher", "openai:x", "--k", "1,2",
+                                                         "--include-eval-items"]))
+    assert included.exclude_eval is False and included.pools == {1: 5000, 2: 10000}
+    assert len({(frozenset(i.skills), i.topic) for i in included.items(1)} & _eval_keys(1)) > 100
+    # a pool asked for explicitly is never shrunk: too large is an error that names the way out
+    with pytest.raises(ValueError, match="--include-eval-items"):
+        plan_from_args(build_parser().parse_args(["--teacher", "openai:x", "--k", "1", "--pool", "5000"])).items(1)
+
+
 def test_leakage_guard():
     sewing = next(t for t in TRAIN_TOPICS)
     heldout_topic = CATALOG.topics_in("heldout")[0].name
@@ -115,7 +147,7 @@ def test_leakage_guard():
 
 # ----------------------------------------------------------------------------- end to end
 def expected_kept(k: int, n: int) -> set[str]:
-    return {i.id for i in pool(k, n) if i.topic in FULL}
+    return {i.id for i in cli_pool(k, n) if i.topic in FULL}
 
 
 def test_openai_teacher_and_judge_keep_exactly_the_full_mark_conversations(env, srv, tmp_path, capsys):
@@ -135,7 +167,7 @@ def test_openai_teacher_and_judge_keep_exactly_the_full_mark_conversations(env, 
         rows = read_rows(out / f"d_skillmix_k{k}.jsonl")
         assert {r["id"] for r in rows} == expected_kept(k, n) and rows
         stats = summary["per_k"][str(k)]
-        items = pool(k, n)
+        items = cli_pool(k, n)
         assert stats["pool"] == n and stats["kept"] == len(rows) == stats["full_marks"]
         assert stats["judged"] == sum(i.topic in FULL | PARTIAL for i in items)
         assert stats["unscored_by_reason"] == {"judge no grading table": sum(
@@ -149,6 +181,9 @@ def test_openai_teacher_and_judge_keep_exactly_the_full_mark_conversations(env, 
             assert r["k"] == k and r["heldout_allowed"] is False
     card = (out / "README.md").read_text()
     assert "openai:gpt-4o-mini" in card and PROMPT_VERSION in card and "held-out content: none" in card
+    assert "benchmark evaluation items left out of the pools: yes" in card
+    assert summary["eval_items_excluded"] is True and all(
+        not {(frozenset(r["skills"]), r["topic"])} & _eval_keys(r["k"]) for r in read_rows(out / "d_skillmix_k1.jsonl"))
     assert "judge no grading table" in card and "config_name: k2" in card
 
     import datasets
@@ -170,10 +205,12 @@ def test_openai_teacher_and_judge_keep_exactly_the_full_mark_conversations(env, 
     assert est["per_k"]["2"]["teacher_calls"] == 0 and est["per_k"]["2"]["judge_calls"] == 0
 
     # Another k into the same folder: the card and the configs cover every file there.
-    assert main(args(out, "--k", "3", "--pool", "3")) == 0
+    assert main(args(out, "--k", "3", "--pool", "3", "--include-eval-items")) == 0
     capsys.readouterr()
     card = (out / "README.md").read_text()
     assert all(f"config_name: k{k}" in card for k in (1, 2, 3)) and "k=1, 2: from an earlier run" in card
+    assert "benchmark evaluation items were allowed (--include-eval-items) at k=3: 0 pool item(s)" in card
+    assert all(r["eval_items_excluded"] is False for r in read_rows(out / "d_skillmix_k3.jsonl"))
 
 
 def test_anthropic_teacher_and_judge_drop_duplicates_and_respect_the_budget(env, srv, capsys):

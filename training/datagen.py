@@ -10,7 +10,8 @@ conversations are kept::
 
 Pools follow the paper: k=1 over all 101 skills and the train topics, k>=2 over train skills and
 train topics. Held-out topics, and held-out skills for k>=2, are refused unless --allow-heldout
-(then the dataset card says so). Every teacher reply and every grading goes to the SQLite reply
+(then the dataset card says so). The benchmark's own lm-eval items are left out of the pools unless
+--include-eval-items (recorded on the card). Every teacher reply and every grading goes to the SQLite reply
 cache the moment it arrives, so a killed run re-run repeats no finished call.
 
 Writes DIR/d_skillmix_k{k}.jsonl (chat ``messages`` plus metadata and grades), DIR/README.md
@@ -80,6 +81,20 @@ def eval_combinations(k: int, catalog: Catalog | None = None) -> set[tuple[froze
     return out
 
 
+def _in_space(keys: Iterable[tuple[frozenset[str], str]], k: int, skills: Iterable[str], topics: Iterable[str]):
+    skills, topics = set(skills), set(topics)
+    return {key for key in keys if key[1] in topics and len(key[0]) == k and key[0] <= skills}
+
+
+def pool_capacity(k: int, skills_split: str, topics_split: str, *, exclude: Iterable[tuple[frozenset[str], str]] = (),
+                  catalog: Catalog | None = None) -> int:
+    """The number of distinct (k skills, topic) items a pool can draw, ``exclude`` left out."""
+    catalog = catalog or default_catalog()
+    skills = [s.name for s in catalog.skills_in(skills_split)]
+    topics = [t.name for t in catalog.topics_in(topics_split)]
+    return math.comb(len(skills), k) * len(topics) - len(_in_space(exclude, k, skills, topics))
+
+
 def sample_pool(k: int, n: int, *, skills_split: str, topics_split: str, seed: int = DEFAULT_SEED,
                 exclude: Iterable[tuple[frozenset[str], str]] = (), catalog: Catalog | None = None) -> list[Item]:
     """``n`` distinct (k skills, topic) items, skills from ``skills_split`` and topics from
@@ -91,8 +106,7 @@ def sample_pool(k: int, n: int, *, skills_split: str, topics_split: str, seed: i
     topics = sorted(t.name for t in catalog.topics_in(topics_split))
     if not isinstance(k, int) or k < 1 or k > len(skills):
         raise ValueError(f"k={k!r} is out of range for {skills_split} skills: expected 1..{len(skills)}")
-    space = {s: None for s in skills}
-    excluded = {key for key in exclude if key[1] in topics and all(s in space for s in key[0]) and len(key[0]) == k}
+    excluded = _in_space(exclude, k, skills, topics)
     total = math.comb(len(skills), k) * len(topics) - len(excluded)
     if n < 0 or n > total:
         raise ValueError(f"pool of {n} for k={k} is larger than the {total} distinct (skill set, topic) "
@@ -201,7 +215,9 @@ class Plan:
     generations: int = 1
     seed: int = DEFAULT_SEED
     allow_heldout: bool = False
-    exclude_eval: bool = False  # the paper's k=1 pool (5000 of 5050) cannot leave them out
+    # The benchmark's own lm-eval items are left out (training on them would inflate its train-split
+    # scores); --include-eval-items puts them back, and the dataset card says so.
+    exclude_eval: bool = True
 
     def check(self) -> None:
         """Refuse held-out splits unless allowed, before any sampling or call (the items are
@@ -215,11 +231,24 @@ class Plan:
                                    f"topics, nor held-out skills for k>=2. Pass --allow-heldout to do it anyway "
                                    f"(the dataset card will say so).")
 
+    def excluded(self, k: int, catalog: Catalog | None = None) -> set[tuple[frozenset[str], str]]:
+        return eval_combinations(k, catalog) if self.exclude_eval else set()
+
+    def capacity(self, k: int, catalog: Catalog | None = None) -> int:
+        """How many distinct items the k pool can hold (eval items left out where they are)."""
+        return pool_capacity(k, *self.splits[k], exclude=self.excluded(k, catalog), catalog=catalog)
+
     def items(self, k: int, catalog: Catalog | None = None) -> list[Item]:
         skills_split, topics_split = self.splits[k]
-        exclude = eval_combinations(k, catalog) if self.exclude_eval else ()
-        return sample_pool(k, self.pools[k], skills_split=skills_split, topics_split=topics_split,
-                           seed=self.seed, exclude=exclude, catalog=catalog)
+        try:
+            return sample_pool(k, self.pools[k], skills_split=skills_split, topics_split=topics_split,
+                               seed=self.seed, exclude=self.excluded(k, catalog), catalog=catalog)
+        except ValueError as e:
+            if not self.exclude_eval:
+                raise
+            raise ValueError(f"{e}; pass a smaller --pool, or --include-eval-items to draw the benchmark's own "
+                             f"items too (the dataset card will say so)") from None
+
 
 
 def _norm_answer(text: str) -> str:
@@ -253,7 +282,7 @@ def make_row(conv: Conversation, grade: TextGrade, plan: Plan, teacher: str) -> 
         },
         "teacher": teacher, "judge": grade.judge, "prompt_version": PROMPT_VERSION,
         "skill_split": skills_split, "topic_split": topics_split, "seed": plan.seed,
-        "heldout_allowed": plan.allow_heldout,
+        "heldout_allowed": plan.allow_heldout, "eval_items_excluded": plan.exclude_eval,
     }
 
 
@@ -266,6 +295,7 @@ class KStats:
     kept: int = 0  # full marks, not a duplicate
     duplicates: int = 0
     heldout_items: int = 0
+    eval_items: int = 0  # pool items that are also the benchmark's own lm-eval items
     unscored: Counter = field(default_factory=Counter)  # "teacher ..." / "judge ..." -> count
     teacher_usage: Usage = field(default_factory=Usage)
     judge_usage: Usage = field(default_factory=Usage)
@@ -276,6 +306,7 @@ class KStats:
                 "keep_ratio_of_judged": round(self.kept / self.judged, 4) if self.judged else None,
                 "keep_ratio_of_pool": round(self.kept / self.pool, 4) if self.pool else None,
                 "unscored_by_reason": dict(sorted(self.unscored.items())), "heldout_items": self.heldout_items,
+                "eval_items": self.eval_items,
                 "teacher_tokens": self.teacher_usage.to_dict(), "judge_tokens": self.judge_usage.to_dict()}
 
 
@@ -359,6 +390,8 @@ class Datagen:
         stats = {k: KStats() for k in plan.ks}
         for k, items in pools.items():
             stats[k].heldout_items = check_leakage(items, plan.allow_heldout)
+            evals = eval_combinations(k)
+            stats[k].eval_items = sum((frozenset(i.skills), i.topic) in evals for i in items)
         jobs = [(k, it, g) for k in plan.ks for it in pools[k] for g in range(plan.generations)]
         results: dict[tuple[str, int], tuple[Conversation, TextGrade | None]] = {}
         bar = tqdm(total=len(jobs), desc="datagen", unit="conv", disable=not progress)
@@ -461,7 +494,7 @@ class Datagen:
             d = s.to_dict()
             d.update(file=files[k], skill_split=plan.splits[k][0], topic_split=plan.splits[k][1],
                      teacher=str(self.teacher_spec), judge=self.judge.spec, prompt_version=PROMPT_VERSION,
-                     seed=plan.seed, heldout_allowed=plan.allow_heldout,
+                     seed=plan.seed, heldout_allowed=plan.allow_heldout, eval_items_excluded=plan.exclude_eval,
                      teacher_cost=cost(self.teacher.price, s.teacher_usage),
                      judge_cost=cost(self.judge.completer.price, s.judge_usage))
             per_k[str(k)] = d
@@ -549,8 +582,16 @@ def dataset_card(summary: dict) -> str:
         f"- judge: `{summary['judge']}` ({summary['judge_settings']['n_gradings']} gradings, majority vote)",
         f"- prompt version: `{summary['prompt_version']}`; seed {summary['seed']}; "
         f"{summary['generations_per_item']} generation(s) per item",
-        f"- benchmark evaluation items left out of the pools: {'yes' if summary['eval_items_excluded'] else 'no'}",
     ]
+    included = {k: d for k, d in per_k.items() if not d.get("eval_items_excluded", True)}
+    if included:
+        n = sum(d.get("eval_items", 0) for d in included.values())
+        lines.append(f"- **benchmark evaluation items were allowed (--include-eval-items) at k={', '.join(included)}: "
+                     f"{n} pool item(s) are the benchmark's own lm-eval items; scores of a model trained on this "
+                     f"data on those tasks are not on unseen combinations.**")
+    else:
+        lines.append("- benchmark evaluation items left out of the pools: yes (none of the benchmark's own "
+                     "lm-eval items is here)")
     earlier = [k for k, d in per_k.items() if d.get("from_earlier_run")]
     if earlier:
         lines.append(f"- k={', '.join(earlier)}: from an earlier run into this folder (teacher "
@@ -587,7 +628,7 @@ def dataset_card(summary: dict) -> str:
               "Each line: `id`, `item_id`, `generation`, `k`, `skills`, `topic`, `messages` (user, assistant, "
               "user, assistant), `answer` (the graded text), `grades` (criteria, points, per-grading points, "
               "judge replies), `teacher`, `judge`, `prompt_version`, `skill_split`, `topic_split`, `seed`, "
-              "`heldout_allowed`.", "",
+              "`heldout_allowed`, `eval_items_excluded`.", "",
               "```python", "import datasets",
               f"ds = datasets.load_dataset(\"json\", data_files=\"{next(iter(per_k.values()))['file']}\", split=\"train\")",
               "```", ""]
@@ -619,9 +660,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics", choices=SPLITS, default="train", help="topics of every pool (default train)")
     p.add_argument("--allow-heldout", action="store_true",
                    help="allow held-out topics, and held-out skills at k>=2 (the dataset card says so)")
-    p.add_argument("--exclude-eval-items", action="store_true",
-                   help="leave the benchmark's own lm-eval items (its 100 per split and k) out of the pools, so "
-                        "skillmix_train_k* scores unseen combinations")
+    p.add_argument("--include-eval-items", action="store_true",
+                   help="also draw the benchmark's own lm-eval items (its 100 per split and k); by default they "
+                        "are left out, so skillmix_train_k* scores combinations the training data never had "
+                        "(the k=1 default pool then holds 4906, not 5000). The dataset card records the choice")
     p.add_argument("--generations", type=int, default=1, help="teacher conversations per item (default 1)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--temperature", type=float, default=TEACHER_TEMPERATURE, help="teacher temperature (default 0.7)")
@@ -661,8 +703,16 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     if args.generations < 1:
         raise ValueError("--generations must be >= 1")
     splits = {k: (args.k1_skills if k == 1 else args.skills, args.topics) for k in ks}
-    return Plan(ks, dict(zip(ks, pools)), splits, args.generations, args.seed, args.allow_heldout,
-                args.exclude_eval_items)
+    plan = Plan(ks, dict(zip(ks, pools)), splits, args.generations, args.seed, args.allow_heldout,
+                not args.include_eval_items)
+    if not args.pool:  # the paper's sizes, as many as the space holds once the eval items are out
+        for k in ks:
+            room = plan.capacity(k)
+            if plan.pools[k] > room:
+                log.warning("k=%d: the default pool of %d is larger than the %d combinations left once the "
+                            "benchmark's own items are out; drawing all %d", k, plan.pools[k], room, room)
+                plan.pools[k] = room
+    return plan
 
 
 def run(args: argparse.Namespace) -> dict:

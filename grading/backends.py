@@ -338,7 +338,8 @@ class HFBackend:
         prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m, _, _ in batch]
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         kwargs: dict = {"max_new_tokens": max_tokens, "pad_token_id": tok.pad_token_id}
-        sample = temperature is not None and temperature > 0
+        temperature = 1.0 if temperature is None else temperature  # None: the APIs' default, 1.0
+        sample = temperature > 0
         kwargs.update({"do_sample": True, "temperature": temperature} if sample else {"do_sample": False})
         with self._gen_lock, torch.no_grad():
             out = model.generate(**enc, **kwargs)

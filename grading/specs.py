@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from skillmix_tasks.prompts import GRADER_SYSTEM_PROMPT
 from skillmix_tasks.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
@@ -138,12 +139,13 @@ def parse_spec(text: str) -> JudgeSpec:
 class JudgeSettings:
     """How the judge is called. Only ``reply_settings()`` enter the cache key."""
 
-    # Gradings are meant to be independent samples whose majority vote smooths the judge's
-    # noise; at temperature 0 they would mostly repeat each other.
-    temperature: float | None = 0.7  # None: not sent (for models that reject it)
+    # As the reference grader call: the API's own default temperature (1.0 for OpenAI and Anthropic;
+    # None = not sent; the hf backend samples at 1.0) and a short system prompt. Gradings are
+    # independent samples whose majority vote smooths the judge's noise. "" sends no system prompt.
+    temperature: float | None = None
     max_tokens: int = 1024
     n_gradings: int = 3
-    system_prompt: str | None = None
+    system_prompt: str | None = GRADER_SYSTEM_PROMPT
     concurrency: int = 32
     timeout: float = 120.0  # seconds per attempt
     max_retries: int = 4  # the SDK's own retries (429 with Retry-After, 5xx, timeouts)

@@ -13,7 +13,10 @@ from typing import Sequence
 from .catalog import Catalog, Skill, default_catalog
 from .sampling import Item
 
-PROMPT_VERSION = "skillmix-prompts-v1"
+PROMPT_VERSION = "skillmix-prompts-v2"  # v2: positive scoring, a short grader system prompt
+
+# The judge's system message: short, as the reference's grader call has one.
+GRADER_SYSTEM_PROMPT = "You are a helpful assistant who grades short pieces of writing."
 
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
@@ -129,8 +132,8 @@ def grader_prompt(item: Item, text: str, catalog: Catalog | None = None) -> str:
         f'{item.topic} that shows all of these skills: {names}."\n\n'
         f"The student's text:\n<<<\n{text}\n>>>\n\n"
         f"What each skill means, with an example of it:\n{_skill_reference(skills)}\n\n"
-        f"Grade the text against the rubric below. Each criterion is worth one point: give 1 "
-        f"if the text fully meets it and 0 otherwise.\n{rubric}\n\n"
+        f"Grade the text against the rubric below with positive scoring: each criterion is worth "
+        f"one point, and the text earns the point for every criterion it satisfies.\n{rubric}\n\n"
         "Answer with a markdown table that has exactly two columns, 'Criteria' and "
         "'Points Earned', one row per criterion using the criterion text above, and a final "
         "row 'Total Points Earned'. Put only a number in the 'Points Earned' column. After the "

@@ -57,7 +57,7 @@ class Action:
     error_message: str = "scripted error"
 
 
-_RUBRIC_RE = re.compile(r"0 otherwise\.\n((?:- [^\n]*\n?)+)")
+_RUBRIC_RE = re.compile(r"rubric[^\n]*\n((?:- [^\n]*\n?)+)")  # the "- criterion" lines after "...rubric..."
 
 
 def rubric_of(prompt: str) -> list[str]:

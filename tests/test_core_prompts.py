@@ -57,6 +57,17 @@ def test_grader_prompt_has_question_text_rubric_and_format():
     assert PROMPT_VERSION.startswith("skillmix-prompts-v")
 
 
+def test_grader_asks_for_positive_scoring_with_a_short_system_prompt():
+    # The reference's semantics (issue 14, defect 10): points are awarded for what the text does,
+    # not withheld unless it "fully" meets a criterion; a short system prompt goes with it.
+    from skillmix_tasks.prompts import GRADER_SYSTEM_PROMPT
+
+    prompt = grader_prompt(sample_items("heldout", 3, 1)[0], "THE STUDENT TEXT")
+    assert "positive scoring" in prompt and "fully meets" not in prompt and "0 otherwise" not in prompt
+    assert 0 < len(GRADER_SYSTEM_PROMPT) < 80 and GRADER_SYSTEM_PROMPT not in prompt
+    assert PROMPT_VERSION != "skillmix-prompts-v1"  # the grader prompt changed
+
+
 def test_unknown_skill_in_item_is_a_clear_error():
     from skillmix_tasks.sampling import Item
 

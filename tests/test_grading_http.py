@@ -40,7 +40,8 @@ def test_full_marks_usage_and_cache(provider, srv, tmp_path, monkeypatch):
     st = judge.stats.to_dict()
     assert st["judged"] == 12 and st["calls"] == requests and st["cached"] == 0
     # Usage is the server's, counted once a request (the prompt once for n choices).
-    prompt_tokens = sum(max(1, len(r["body"]["messages"][-1]["content"]) // 4) for r in srv.requests)
+    prompt_tokens = sum(max(1, len("\n".join(m["content"] for m in r["body"]["messages"])) // 4)
+                        for r in srv.requests)
     assert st["usage"]["input_tokens"] == prompt_tokens
     # A fresh judge on the same cache: no call at all.
     again = judge_for(provider, srv, tmp_path, monkeypatch)
@@ -55,6 +56,25 @@ def test_requests_carry_settings(srv, tmp_path, monkeypatch):
     body = srv.requests[0]["body"]
     assert body["temperature"] == 0.3 and body["max_tokens"] == 77 and body["system"] == "Be strict."
     assert body["messages"][0]["content"] == grader_prompt(items(1)[0], TEXT)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_default_grader_call_is_the_references(provider, srv, tmp_path, monkeypatch):
+    # A short system prompt and the API's own default temperature (no temperature sent).
+    from skillmix_tasks.prompts import GRADER_SYSTEM_PROMPT
+
+    judge_for(provider, srv, tmp_path, monkeypatch).grade([(items(1)[0], TEXT)], progress=False)
+    body = srv.requests[0]["body"]
+    assert "temperature" not in body
+    if provider == "openai":
+        assert body["messages"][0] == {"role": "system", "content": GRADER_SYSTEM_PROMPT}
+    else:
+        assert body["system"] == GRADER_SYSTEM_PROMPT and body["messages"][0]["role"] == "user"
+    # system_prompt: "" sends none
+    judge_for(provider, srv, tmp_path, monkeypatch, system_prompt="", cache="off").grade([(items(2)[1], TEXT)],
+                                                                                         progress=False)
+    body = srv.requests[-1]["body"]
+    assert "system" not in body and [m["role"] for m in body["messages"]] == ["user"]
 
 
 def test_concurrency_is_bounded_and_used(tmp_path, monkeypatch):

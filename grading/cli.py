@@ -4,6 +4,8 @@
     skillmix-grade --judge openai:gpt-4o --judge anthropic:claude-sonnet-4-5 --input texts.jsonl --output g.jsonl
     skillmix-grade --judge openai:gpt-4o --input texts.jsonl --dry-run
     skillmix-grade --judge openai:gpt-4o --batch --input samples.jsonl --output g.jsonl   # Batch API, half price
+    skillmix-grade --judge openai:gpt-4o --batch --input runs/M/samples_skillmix_heldout_k3_<ts>.jsonl \
+                   --output g.jsonl --results-dir runs/graded/     # after lm_eval --predict_only; leaderboard input
 
 Input lines are lm-eval samples (``doc`` with id/skills/topic/k, ``resps``: the generations,
 whose text after the last ``Answer:`` is graded) or ``{"id", "skills", "topic", "text"}``
@@ -30,6 +32,7 @@ from skillmix_tasks.sampling import Item
 
 from .agreement import agreement_report
 from .batch import BatchPending
+from .lmeval_results import ResultsError, template_for, write_results
 from .cost import Budget
 from .judge import Judge, TextGrade
 from .specs import JudgeConfigError, choose_spec, load_config_file, make_settings
@@ -193,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true",
                    help="with --batch: submit what is not cached or already submitted, then exit; run the same "
                         "command later to collect and write the output")
+    p.add_argument("--results-dir", metavar="DIR",
+                   help="for an lm-eval samples --input: also write an lm-eval results file per judge under DIR "
+                        "(the --predict_only run's results_<ts>.json with the judged metrics), which "
+                        "skillmix-leaderboard reads")
     p.add_argument("--poll-interval", type=float, metavar="SECONDS",
                    help="with --batch: seconds between status polls (default 60)")
     p.add_argument("--no-progress", action="store_true")
@@ -228,6 +235,8 @@ def run(args: argparse.Namespace) -> dict:
         inputs = [args.input, args.config, settings.cache_path()]
         out = check_output_file(args.output, inputs=inputs)
         check_output_file(summary_path(out), inputs=inputs, what="--output (its summary)")
+        if args.results_dir:
+            template_for(args.input)  # an lm-eval samples file with its results file: checked before any call
     pairs = read_pairs(args.input)
     if args.dry_run:
         estimates = [j.estimate(pairs) for j in judges]
@@ -264,6 +273,9 @@ def run(args: argparse.Namespace) -> dict:
         for grades in results.values():
             for g in grades:
                 f.write(_dumps(g.to_dict()) + "\n")
+    if args.results_dir:  # lm-eval results files the leaderboard reads, one per judge
+        summary["results_files"] = [str(write_results(args.input, _nan_to_none(s), args.results_dir))
+                                    for s in summary["judges"]]
     summary_path(out).write_text(_dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
@@ -273,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         summary = run(args)
-    except (JudgeConfigError, InputError, OutputPathError) as e:
+    except (JudgeConfigError, InputError, OutputPathError, ResultsError) as e:
         print(f"skillmix-grade: error: {e}", file=sys.stderr)
         return 2
     except NothingScored as e:

@@ -162,11 +162,12 @@ def test_batch_needs_a_provider_with_a_batch_api_and_the_cache(srv, tmp_path, mo
 # ----------------------------------------------------------------------------- the CLI
 @pytest.fixture
 def env(monkeypatch, tmp_path, srv):
-    for var in ("SKILLMIX_JUDGE", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("SKILLMIX_JUDGE", raising=False)
     monkeypatch.setenv("SKILLMIX_CACHE", str(tmp_path / "cache.sqlite"))
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.anthropic_url)
     path = tmp_path / "texts.jsonl"
     with open(path, "w") as f:
         for it in items(4):
@@ -174,8 +175,8 @@ def env(monkeypatch, tmp_path, srv):
     return tmp_path
 
 
-def grade_cmd(env, *extra):
-    return ["--judge", "openai:gpt-4o", "--input", str(env / "texts.jsonl"), "--output", str(env / "g.jsonl"),
+def grade_cmd(env, *extra, judge="openai:gpt-4o"):
+    return ["--judge", judge, "--input", str(env / "texts.jsonl"), "--output", str(env / "g.jsonl"),
             "--batch", "--poll-interval", "0.01", "--no-progress", *extra]
 
 
@@ -203,16 +204,19 @@ def test_cli_no_wait_submits_and_a_later_run_collects(env, srv, capsys):
     assert "judges" in json.loads(capsys.readouterr().out)
 
 
-def test_cli_killed_while_waiting_resumes_polling_the_same_batches(env, srv):
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_cli_killed_while_waiting_resumes_polling_the_same_batches(provider, env, srv):
+    judge = "openai:gpt-4o" if provider == "openai" else "anthropic:claude-sonnet-4-6"
+    lines = 4 * lines_per_text(provider)
     srv.batch.hold = True  # the batch stays in progress until the run is killed
-    cmd = [sys.executable, "-m", "skillmix.grading.cli", *grade_cmd(env)]
+    cmd = [sys.executable, "-m", "skillmix.grading.cli", *grade_cmd(env, judge=judge)]
     srv.kill_after(cmd, until=lambda: len(srv.batch.statuses) >= 2)  # submitted, recorded, polled twice
-    assert srv.batch.lines == 4 and not (env / "g.jsonl").exists()
+    assert srv.batch.lines == lines and not (env / "g.jsonl").exists()
     with sqlite3.connect(env / "cache.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM batches WHERE collected IS NULL").fetchone()[0] == 1
     srv.batch.hold = False
-    assert main(grade_cmd(env)) == 0
-    assert srv.batch.lines == 4 and len(srv.batch.created) == 1  # 0 requests submitted again
+    assert main(grade_cmd(env, judge=judge)) == 0
+    assert srv.batch.lines == lines and len(srv.batch.created) == 1  # 0 requests submitted again
     rows = [json.loads(x) for x in (env / "g.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(r["status"] == "scored" for r in rows)
 

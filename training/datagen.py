@@ -394,7 +394,8 @@ class Datagen:
             stats[k].eval_items = sum((frozenset(i.skills), i.topic) in evals for i in items)
         jobs = [(k, it, g) for k in plan.ks for it in pools[k] for g in range(plan.generations)]
         results: dict[tuple[str, int], tuple[Conversation, TextGrade | None]] = {}
-        bar = tqdm(total=len(jobs), desc="datagen", unit="conv", disable=not progress)
+        # (batch mode shows a bar per round of batches instead)
+        bar = tqdm(total=len(jobs), desc="datagen", unit="conv", disable=not progress or self.batch, leave=True)
         kept = 0
 
         # Conversations in flight are bounded so each one finishes (teacher, then judge) soon after
@@ -412,7 +413,6 @@ class Datagen:
 
         try:
             if self.batch:
-                bar.close()
                 results.update(await self._batch_rounds([(it, g) for _, it, g in jobs], progress))
             else:
                 await asyncio.gather(*(run(*job) for job in jobs))

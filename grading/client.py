@@ -114,7 +114,9 @@ class CachedCompleter:
         keys = list(keys) if keys is not None else [self.key(messages, i) for i in indices]
         if hits is None:
             hits = self.cache.get_many(keys) if lookup and self.cache is not None else {}
-        return into.add(message_tokens(messages), len(keys), cached=sum(1 for k in keys if k in hits),
+        missing = [k for k in keys if k not in hits]
+        pending = self.cache.pending_batches(missing) if lookup and missing and self.cache is not None else {}
+        return into.add(message_tokens(messages), len(keys), cached=len(keys) - len(missing), submitted=len(pending),
                         reply_tokens=min(self.max_tokens, self.typical_reply_tokens),
                         per_request=self.samples_per_request)
 

@@ -196,6 +196,9 @@ def test_cli_no_wait_submits_and_a_later_run_collects(env, srv, capsys):
     assert main(grade_cmd(env, "--no-wait")) == 0  # still running: nothing submitted again
     assert srv.batch.lines == 4 and len(srv.batch.created) == 1
     capsys.readouterr()
+    assert main(grade_cmd(env, "--dry-run")) == 0  # what is in a submitted batch costs no new call
+    [est] = json.loads(capsys.readouterr().out)["judges"]
+    assert (est["calls"], est["in_submitted_batches"], est["cached"]) == (0, 12, 0)
     srv.batch.hold = False
     assert main(grade_cmd(env)) == 0
     summary = json.loads(capsys.readouterr().out)

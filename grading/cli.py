@@ -28,6 +28,7 @@ from skillmix_tasks.jsonl import iter_objects
 from skillmix_tasks.metrics import item_metrics, summarize
 from skillmix_tasks.outputs import OutputPathError, check_output_file
 from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer
+from skillmix_tasks.protocol import METRICS
 from skillmix_tasks.sampling import Item
 
 from .agreement import agreement_report
@@ -145,7 +146,7 @@ def summarize_grades(grades: Sequence[TextGrade], judge: Judge) -> dict:
     return {
         "judge": judge.spec, "prompt_version": PROMPT_VERSION, "n_gradings": judge.settings.n_gradings,
         "metrics": {m: {"mean": task[m], "stderr": task[f"{m}_stderr"], "ci95": task[f"{m}_ci95"]}
-                    for m in ("full_marks", "all_skills", "skills_fraction")},
+                    for m in METRICS},
         "items": {"n": task["n_items"], "scored": task["n_scored"], "unscored_by_reason": task["unscored_by_reason"]},
         "texts": {"n": len(grades), "scored": len(grades) - sum(texts_unscored.values()),
                   "unscored_by_reason": texts_unscored},

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from skillmix_tasks.protocol import GENERATION_TEMPERATURE
 from skillmix_tasks.scoring import Unscored
 
 from .backends import Backend, BackendError, Completion, Usage
@@ -59,7 +60,7 @@ class CachedCompleter:
 
     def __init__(self, backend: Backend, cache: ReplyCache | None = None, namespace: str = "default", *,
                  concurrency: int = 32, budget: Budget | None = None, price: Price | None = None,
-                 key_extra: Mapping[str, Any] | None = None, temperature: float = 0.7, max_tokens: int = 1024,
+                 key_extra: Mapping[str, Any] | None = None, temperature: float = GENERATION_TEMPERATURE, max_tokens: int = 1024,
                  choices_per_call: int = 1, typical_reply_tokens: int = TYPICAL_REPLY_TOKENS):
         self.backend = backend
         self.cache = cache

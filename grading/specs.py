@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from skillmix_tasks.prompts import GRADER_SYSTEM_PROMPT
+from skillmix_tasks.protocol import N_GRADINGS
 from skillmix_tasks.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class JudgeSettings:
     # independent samples whose majority vote smooths the judge's noise. "" sends no system prompt.
     temperature: float | None = None
     max_tokens: int = 1024
-    n_gradings: int = 3
+    n_gradings: int = N_GRADINGS
     system_prompt: str | None = GRADER_SYSTEM_PROMPT
     concurrency: int = 32
     timeout: float = 120.0  # seconds per attempt

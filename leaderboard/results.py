@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-METRICS = ("full_marks", "all_skills", "skills_fraction")
-SPLITS = ("train", "heldout", "all")
+from skillmix_tasks.protocol import METRICS, SPLITS  # constants only: the leaderboard reads files
+
 SPLIT_LABELS = {"train": "train", "heldout": "held-out", "all": "all"}
 TASK_RE = re.compile(r"^skillmix_(train|heldout|all)_k(\d+)$")
 PROVENANCE_FILE = "skillmix_provenance.json"  # written by skillmix.training.checkpoint

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from skillmix_tasks.dataclass_config import ConfigError, apply_overrides, build, read_yaml
+from skillmix_tasks.protocol import SPLITS
 
 from skillmix.grading.specs import JudgeConfigError, parse_spec
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 PROTOCOLS = ("single-turn", "two-turn")
 STAGES = ("datagen", "train", "eval", "leaderboard")
-SPLITS = ("train", "heldout", "all")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SHELL = {"split": "shell"}  # a string given for this list is a command line: "accelerate launch --num_processes 4"
 

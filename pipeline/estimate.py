@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from skillmix_tasks.protocol import GENERATIONS_PER_ITEM
+
 from skillmix.grading.cost import TYPICAL_REPLY_TOKENS, estimate_tokens, price_for
 from skillmix.grading.estimate import CallEstimate
 from skillmix.grading.specs import make_settings, parse_spec
@@ -53,7 +55,7 @@ def eval_estimate(config: PipelineConfig) -> dict:
     n_grad, max_tokens = settings.n_gradings, settings.max_tokens
     # The gradings of a text go out ``per`` to a request (the API's n); the prompt is billed once a request.
     per = settings.choices_for(spec) if spec else 1
-    repeats = e.repeats if e.repeats is not None else 3
+    repeats = e.repeats if e.repeats is not None else GENERATIONS_PER_ITEM
     n_items = e.limit or 100
     models = eval_models(config)
     tasks = [(split, k) for split in e.splits for k in e.k]

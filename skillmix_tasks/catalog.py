@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .jsonl import iter_objects
+from .protocol import SPLITS
 from .suggest import did_you_mean
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -26,7 +27,6 @@ HELDOUT_CATEGORIES = (
     "physical knowledge",
 )
 CATEGORIES = TRAIN_CATEGORIES + HELDOUT_CATEGORIES
-SPLITS = ("train", "heldout", "all")
 
 N_SKILLS, N_TRAIN_SKILLS = 101, 53
 N_TOPICS, N_TRAIN_TOPICS = 100, 50

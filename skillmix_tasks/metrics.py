@@ -12,7 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from .scoring import METRICS, GenerationScore, Unscored
+from .protocol import METRICS
+from .scoring import GenerationScore, Unscored
 
 
 def item_metrics(generations: Sequence[GenerationScore | Unscored]) -> dict[str, float] | Unscored:

@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from .catalog import Catalog, default_catalog
-
-DEFAULT_SEED = 1234
-DEFAULT_N = 100
-MAX_K = 6
+from .protocol import DEFAULT_N, DEFAULT_SEED, MAX_K, MIN_K
 
 
 @dataclass(frozen=True)
@@ -65,9 +62,9 @@ def sample_items(
     catalog = catalog or default_catalog()
     skills = sorted(s.name for s in catalog.skills_in(split))  # validates split
     topics = sorted(t.name for t in catalog.topics_in(split))
-    if not isinstance(k, int) or k < 1 or k > min(MAX_K, len(skills)):
+    if not isinstance(k, int) or k < MIN_K or k > min(MAX_K, len(skills)):
         raise ValueError(
-            f"k={k!r} is out of range for split {split!r}: expected 1..{min(MAX_K, len(skills))}"
+            f"k={k!r} is out of range for split {split!r}: expected {MIN_K}..{min(MAX_K, len(skills))}"
         )
     total = math.comb(len(skills), k) * len(topics)
     if n < 0 or n > total:

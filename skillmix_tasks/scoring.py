@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence, Union
 
+from .protocol import METRICS
 from .prompts import Criterion, criteria_for, sentence_cap, skill_name
 from .sampling import Item
 from .sentences import count_sentences
@@ -399,8 +400,6 @@ class GenerationScore:
     skills_fraction: float
     reason: str | None = None
 
-
-METRICS = ("full_marks", "all_skills", "skills_fraction")
 
 
 def generation_metrics(k: int, points: Points) -> GenerationScore:

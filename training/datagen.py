@@ -37,7 +37,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from skillmix_tasks.catalog import Catalog, default_catalog
 from skillmix_tasks.outputs import check_output_dir
 from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer, grader_prompt, student_turn2, two_turn_messages
-from skillmix_tasks.sampling import DEFAULT_N, DEFAULT_SEED, MAX_K, Item, draw_items, sample_items
+from skillmix_tasks.protocol import (DEFAULT_N, DEFAULT_SEED, GENERATION_MAX_TOKENS, GENERATION_TEMPERATURE, MAX_K,
+                                     SPLITS)
+from skillmix_tasks.sampling import Item, draw_items, sample_items
 from skillmix_tasks.scoring import GenerationScore, Unscored
 
 from skillmix.grading.backends import Usage, make_backend
@@ -52,10 +54,9 @@ log = logging.getLogger("skillmix.training.datagen")
 
 TEACHER_NAMESPACE = "skillmix-teacher"
 DEFAULT_POOL = {1: 5000, 2: 10000, 3: 10000}  # the paper's pool sizes; other k default to 10000
-TEACHER_TEMPERATURE = 0.7  # the paper's generation settings
-TEACHER_MAX_TOKENS = 512
+TEACHER_TEMPERATURE = GENERATION_TEMPERATURE  # the paper's generation settings
+TEACHER_MAX_TOKENS = GENERATION_MAX_TOKENS
 TYPICAL_TEACHER_TOKENS = 250  # a few lines of text plus an explanation, for estimates only
-SPLITS = ("train", "heldout", "all")
 
 
 # ----------------------------------------------------------------------------- the pool
@@ -666,8 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(the k=1 default pool then holds 4906, not 5000). The dataset card records the choice")
     p.add_argument("--generations", type=int, default=1, help="teacher conversations per item (default 1)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    p.add_argument("--temperature", type=float, default=TEACHER_TEMPERATURE, help="teacher temperature (default 0.7)")
-    p.add_argument("--max-tokens", type=int, default=TEACHER_MAX_TOKENS, help="teacher max tokens per turn (default 512)")
+    p.add_argument("--temperature", type=float, default=TEACHER_TEMPERATURE, help=f"teacher temperature (default {TEACHER_TEMPERATURE})")
+    p.add_argument("--max-tokens", type=int, default=TEACHER_MAX_TOKENS, help=f"teacher max tokens per turn (default {TEACHER_MAX_TOKENS})")
     p.add_argument("--concurrency", type=int, default=16, help="teacher calls in flight (default 16)")
     p.add_argument("--judge-concurrency", type=int, help="judge calls in flight (default: the judge's, 32)")
     p.add_argument("--n-gradings", type=int, help="gradings per answer (default 3)")

@@ -1,13 +1,14 @@
 """Trainer throughput: skillmix.training vs TRL's SFTTrainer, same tiny model, data and machine.
 
     /work/venv/bin/pip install trl          # benchmark-only; never a project dependency
-    python bench/train_bench.py [--steps 40 --batch 8 --max-length 512 --repeats 3]
+    python bench/train_bench.py [--steps 40 --batch 8 --max-length 512 --repeats 3] [--lora]
 
 Each trainer runs in its own subprocess (so peak RSS is its own) with its best settings on this
 hardware: packing of the chat conversations into full rows without cross-example attention, no
 gradient checkpointing, fp32 on CPU (bf16 where a GPU has it), no evaluation, logging every step.
 tokens/s counts the real (non-padding) tokens of the optimizer steps after `--warmup` steps, by wall
-clock between step ends, identically for both.
+clock between step ends, identically for both. ``--lora`` trains the same LoRA adapters on both sides
+(peft, r=16, alpha=32, no dropout, every linear layer but the head).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def make_inputs(workdir: Path, n_conv: int, seed: int = 0) -> tuple[Path, Path]:
     return model, data
 
 
+LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["all-linear"]}
+
+
 def rate(times: list[float], tokens: list[int], warmup: int) -> float:
     """Lists indexed by step - 1: tokens of steps warmup+1..N over the wall time from the end of step
     `warmup` to the end of step N."""
@@ -61,7 +65,8 @@ def run_ours(a) -> dict:
     cfg = TrainConfig.from_dict({
         "model": a.model, "data": [a.data], "output_dir": str(out), "max_steps": a.steps, "global_batch_size": a.batch,
         "micro_batch_size": a.batch, "max_length": a.max_length, "packing": a.ours_packing, "learning_rate": 2e-5,
-        "warmup_steps": 0, "save_steps": 0, "save_state": False, "report_to": "none", "resume": "never"})
+        "warmup_steps": 0, "save_steps": 0, "save_state": False, "report_to": "none", "resume": "never",
+        "lora": LORA if a.lora else None})
     train(cfg)
     rows = [json.loads(l) for l in (out / "train_log.jsonl").read_text().splitlines()]
     return {"tokens_per_s": rate([r["time"] for r in rows], [r["tokens"] for r in rows], a.warmup)}
@@ -90,7 +95,14 @@ def run_trl(a) -> dict:
         logging_steps=1, save_strategy="no",
         report_to="none", use_cpu=True, dataloader_num_workers=0, gradient_checkpointing=False, bf16=False,
         disable_tqdm=True, seed=0)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[Clock()])
+    peft_config = None
+    if a.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
+                                 target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[Clock()],
+                         peft_config=peft_config)
     collate = trainer.data_collator
 
     def counting(features):
@@ -122,6 +134,7 @@ def main() -> None:
                         "the is_causal kernel, which beats a dense block mask when examples are long)")
     p.add_argument("--trl-packing", action=argparse.BooleanOptionalAction, default=True,
                    help="TRL with packing=True, bfd, padding_free (default) or unpacked rows padded per batch")
+    p.add_argument("--lora", action="store_true", help="LoRA adapters on both sides instead of full fine-tuning")
     p.add_argument("--out", help="write the results JSON here")
     p.add_argument("--child", choices=["ours", "trl"], help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
@@ -141,7 +154,7 @@ def main() -> None:
                        "--workdir", str(work), "--steps", str(a.steps), "--warmup", str(a.warmup),
                        "--batch", str(a.batch), "--max-length", str(a.max_length),
                        "--ours-packing" if a.ours_packing else "--no-ours-packing",
-                       "--trl-packing" if a.trl_packing else "--no-trl-packing"]
+                       "--trl-packing" if a.trl_packing else "--no-trl-packing"] + (["--lora"] if a.lora else [])
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
                 line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
                 if line is None:
@@ -154,7 +167,7 @@ def main() -> None:
     summary["ratio_tokens_per_s"] = summary["ours"]["tokens_per_s_median"] / summary["trl"]["tokens_per_s_median"]
     summary["ratio_peak_rss"] = summary["ours"]["peak_rss_gb_median"] / summary["trl"]["peak_rss_gb_median"]
     summary["settings"] = {k: getattr(a, k) for k in ("steps", "warmup", "batch", "max_length", "n_conv", "repeats",
-                                                      "ours_packing", "trl_packing")}
+                                                      "ours_packing", "trl_packing", "lora")}
     print(json.dumps({k: v for k, v in summary.items() if k in ("ratio_tokens_per_s", "ratio_peak_rss")}))
     if a.out:
         Path(a.out).write_text(json.dumps(summary, indent=2))

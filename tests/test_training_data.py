@@ -175,3 +175,37 @@ def test_provenance_stats_hash_the_files(tiny_model, tmp_path):
     _, stats = build_dataset(config, AutoTokenizer.from_pretrained(tiny_model))
     assert stats["files"] == [{"path": str(data), "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}]
     assert stats["conversations"] == 5 and stats["rows"] == 5
+
+
+@pytest.mark.parametrize("flatten", ["as chosen", True])
+def test_packed_logits_equal_unpacked_on_the_kernel_path_the_loop_uses(tiny_model, tokenizer, flatten):
+    """The attention the loop picks for packing here (``auto``: flash-attention-2 varlen on a GPU with
+    flash-attn, else sdpa with the mask derived from position ids), loaded as the loop loads it, and the
+    flattened layout of the varlen path (a micro-batch of packed rows as one row, no padding)."""
+    from skillmix.training.model import choose_attention, load_model
+
+    config = TrainConfig.from_dict({"model": str(tiny_model), "data": ["d"], "packing": True}).validate()
+    impl, chosen_flatten, why = choose_attention(config)
+    assert config.attn_implementation == "auto" and impl in why
+    if not torch.cuda.is_available():
+        assert impl == "sdpa" and not chosen_flatten and "derived from the restarting position ids" in why
+    model = load_model(config, impl).eval()
+    rng = random.Random(5)
+    examples = [tokenize_conversation(tokenizer, conversation(rng), 512) for _ in range(5)]
+    rows = PackedDataset(examples, [[0, 1, 2], [3, 4]])
+    collate = Collator(tokenizer.pad_token_id, flatten=chosen_flatten if flatten == "as chosen" else flatten)
+    batch = collate([rows[0], rows[1]])
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
+        if collate.flatten:
+            assert batch["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in examples))  # no padding
+            segments = [(0, [0, 1, 2, 3, 4])]
+        else:
+            segments = [(0, [0, 1, 2]), (1, [3, 4])]
+        for b, members in segments:
+            start = 0
+            for j in members:
+                n = len(examples[j]["input_ids"])
+                alone = model(input_ids=torch.tensor([examples[j]["input_ids"]])).logits[0]
+                torch.testing.assert_close(logits[b, start:start + n], alone, atol=1e-4, rtol=1e-4)
+                start += n

@@ -70,13 +70,17 @@ def test_loss_falls_and_final_checkpoint_loads(tiny_model, chat_data, tmp_path):
     assert rows[0]["lr"] == pytest.approx(5e-4) and rows[-1]["lr"] == pytest.approx(1e-3)  # warm-up, then constant
 
 
-@pytest.mark.parametrize("packing", [False, True])
-def test_interrupted_and_resumed_run_matches_step_for_step(tiny_model, chat_data, tmp_path, packing):
-    """6 steps straight vs 3 + 3 (stopping mid-epoch, so the resumed data position matters)."""
+LORA = {"r": 8, "alpha": 16, "dropout": 0.1, "target_modules": ["all-linear"]}
+
+
+@pytest.mark.parametrize("packing, lora", [(False, None), (True, None), (True, LORA)])
+def test_interrupted_and_resumed_run_matches_step_for_step(tiny_model, chat_data, tmp_path, packing, lora):
+    """6 steps straight vs 3 + 3 (stopping mid-epoch, so the resumed data position matters); with LoRA
+    (dropout on, so the restored RNG states matter too)."""
     from accelerate.state import AcceleratorState, GradientState
     from skillmix.training.loop import train
 
-    kw = dict(max_steps=6, packing=packing, max_length=96 if packing else 128)
+    kw = dict(max_steps=6, packing=packing, max_length=96 if packing else 128, lora=lora)
     straight = train(config(tiny_model, chat_data, tmp_path / "a", **kw))["losses"]
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
@@ -117,3 +121,32 @@ def test_sigterm_saves_a_resumable_checkpoint(tiny_model, chat_data, tmp_path):
     resumed = train(config(tiny_model, chat_data, out, global_batch_size=2, micro_batch_size=None, max_length=64,
                            max_steps=summary["step"] + 1))
     assert resumed["start_step"] == summary["step"] and resumed["step"] == summary["step"] + 1
+
+
+def test_lora_trains_and_saves_a_merged_checkpoint_and_its_adapter(tiny_model, chat_data, tmp_path):
+    import torch
+    from peft import PeftModel
+    from skillmix.training.checkpoint import ADAPTER_DIR
+    from skillmix.training.loop import train
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "run"
+    result = train(config(tiny_model, chat_data, out, max_steps=20, learning_rate=1e-2, packing=True,
+                          lora={**LORA, "dropout": 0.0}))
+    losses = result["losses"]
+    assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4, losses
+    final = out / "final"
+    prov = json.loads((final / PROVENANCE_FILE).read_text())
+    assert prov["config"]["lora"] == {**LORA, "dropout": 0.0}
+    assert 0 < prov["trainable_parameters"] < 0.2 * prov["parameters"]
+    adapter = json.loads((final / ADAPTER_DIR / "adapter_config.json").read_text())
+    assert adapter["r"] == 8 and adapter["lora_alpha"] == 16 and adapter["base_model_name_or_path"] == str(tiny_model)
+    # the step folder is a plain HF checkpoint holding base + adapter merged
+    merged = AutoModelForCausalLM.from_pretrained(final).eval()
+    assert not any("lora" in k or "base_layer" in k for k in merged.state_dict())
+    with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), final / ADAPTER_DIR).eval()
+    base = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    x = torch.randint(0, 400, (2, 24))
+    with torch.no_grad():
+        torch.testing.assert_close(merged(x).logits, with_adapter(x).logits, atol=1e-4, rtol=1e-4)
+        assert (merged(x).logits - base(x).logits).abs().max() > 0.1  # training changed it

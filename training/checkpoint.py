@@ -2,7 +2,8 @@
 
 Layout of ``output_dir``::
 
-    step-000500/                 save_pretrained(model, tokenizer incl. chat template)
+    step-000500/                 save_pretrained(model, tokenizer incl. chat template); LoRA: merged weights
+        adapter/                 LoRA runs only: the peft adapter (adapter_config.json, adapter_model.safetensors)
         skillmix_provenance.json data files + sha256, config, steps, tokens
         accelerate_state/        accelerator.save_state (weights, optimizer, scheduler, RNG)
             trainer_state.json   written last: {"step": 500, ...}; a state without it is ignored
@@ -21,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError
+from .model import is_lora, merged_state_dict
 
 STATE_DIR = "accelerate_state"
 STATE_FILE = "trainer_state.json"
 PROVENANCE_FILE = "skillmix_provenance.json"
+ADAPTER_DIR = "adapter"  # LoRA runs: the peft adapter (the step folder itself holds the merged weights)
 
 
 def step_dir(output_dir: str | Path, step: int, final: bool = False) -> Path:
@@ -40,8 +43,16 @@ def save_checkpoint(accelerator, model, tokenizer, config, step: int, provenance
     accelerator.wait_for_everyone()
     state_dict = accelerator.get_state_dict(model)  # collective: every process must call it
     unwrapped = accelerator.unwrap_model(model)
-    unwrapped.save_pretrained(out, is_main_process=accelerator.is_main_process, state_dict=state_dict,
-                              save_function=accelerator.save)
+    if is_lora(unwrapped):
+        # the adapter as peft saves it, and the merged weights as a plain HF folder for lm_eval --model hf
+        unwrapped.save_pretrained(out / ADAPTER_DIR, is_main_process=accelerator.is_main_process,
+                                  state_dict=state_dict)
+        base = unwrapped.get_base_model()
+        if accelerator.is_main_process:
+            base.save_pretrained(out, state_dict=merged_state_dict(state_dict, config.lora.alpha / config.lora.r))
+    else:
+        unwrapped.save_pretrained(out, is_main_process=accelerator.is_main_process, state_dict=state_dict,
+                                  save_function=accelerator.save)
     if accelerator.is_main_process:
         tokenizer.save_pretrained(out)  # also writes the chat template (chat_template.jinja)
         record = dict(provenance, step=step, complete=final or step >= config.max_steps,

@@ -66,7 +66,9 @@ class TrainConfig:
     # hardware switches
     bf16: bool = False
     gradient_checkpointing: bool = False
-    attn_implementation: str | None = "sdpa"  # sdpa | eager | flash_attention_2 | None (model default)
+    # auto: flash_attention_2 on a CUDA GPU with flash-attn installed (varlen packing), else sdpa; or
+    # sdpa | eager | flash_attention_2 | flash_attention_3 | flex_attention | None (the model's default)
+    attn_implementation: str | None = "auto"
     liger: bool = False  # Liger fused kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy); GPU, pip install liger-kernel
     # parameter-efficient fine-tuning (off: full fine-tuning, as in the paper)
     lora: LoraSection | None = None
@@ -121,7 +123,7 @@ class TrainConfig:
             raise ConfigError(f"optimizer: adam or adamw, got {self.optimizer!r}")
         if self.packing_attention not in ("position_ids", "block_mask"):
             raise ConfigError(f"packing_attention: position_ids or block_mask, got {self.packing_attention!r}")
-        if self.packing_attention == "block_mask" and self.attn_implementation == "flash_attention_2":
+        if self.packing_attention == "block_mask" and self.attn_implementation in ("flash_attention_2", "flash_attention_3"):
             raise ConfigError("packing_attention: block_mask needs attn_implementation sdpa or eager "
                               "(flash_attention_2 isolates packed examples from position_ids already)")
         for name in ("adam_beta1", "adam_beta2"):

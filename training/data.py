@@ -244,8 +244,14 @@ class Collator:
     block_mask: bool = False  # add a 4D block-diagonal causal mask (fallback isolation of packed examples)
     mask_dtype: torch.dtype | None = None  # None: boolean (sdpa); a float dtype: additive (eager)
     pad_to_multiple_of: int = 8
+    flatten: bool = False  # one row of all items, no padding (varlen flash attention reads the position ids)
 
     def __call__(self, items: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        if self.flatten:
+            items = [{key: [v for it in items for v in it[key]] for key in items[0]}]
+            return {"input_ids": torch.tensor([items[0]["input_ids"]]), "labels": torch.tensor([items[0]["labels"]]),
+                    "position_ids": torch.tensor([items[0]["position_ids"]]),
+                    "n_tokens": torch.tensor([len(items[0]["input_ids"])])}
         width = max(len(it["input_ids"]) for it in items)
         width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
         ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from .checkpoint import StopSignal, git_commit, load_checkpoint_state, resume_from, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .data import IGNORE, Collator, EpochSampler, build_dataset
+from .model import check_liger, choose_attention, load_model, trainable_parameters
 
 log = logging.getLogger("skillmix.training")
 
@@ -37,7 +38,7 @@ class Run:
     dataloader: Any
     start_step: int
     provenance: dict
-    n_params: int
+    flops_per_token: int
 
 
 def check_output_dir_of(config: TrainConfig) -> None:
@@ -55,12 +56,13 @@ def check_output_dir_of(config: TrainConfig) -> None:
 def setup(config: TrainConfig) -> Run:
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, set_seed
-    from transformers import AutoModelForCausalLM, get_scheduler
+    from transformers import get_scheduler
 
     from accelerate import PartialState
 
     config.validate(PartialState().num_processes)
     check_output_dir_of(config)
+    check_liger(config)
     accelerator = Accelerator(
         mixed_precision="bf16" if config.bf16 else None,  # None: whatever `accelerate launch` configured
         gradient_accumulation_plugin=GradientAccumulationPlugin(
@@ -73,18 +75,18 @@ def setup(config: TrainConfig) -> Run:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     with accelerator.main_process_first():  # the data first: a bad file stops before the model loads
         dataset, stats = build_dataset(config, tokenizer)
-    model = AutoModelForCausalLM.from_pretrained(
-        config.model, dtype=torch.float32, attn_implementation=config.attn_implementation)
-    model.config.use_cache = False
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-
-    mask_dtype = torch.float32 if model.config._attn_implementation == "eager" else None
+    attn_implementation, flatten, attention = choose_attention(config)
+    log.info("attention: %s", attention)
+    model = load_model(config, attn_implementation)
+    mask_dtype = torch.float32 if attn_implementation == "eager" else None
     dataloader = torch.utils.data.DataLoader(
         dataset, batch_size=config.micro_batch_size, sampler=EpochSampler(len(dataset), config.seed),
         num_workers=config.num_workers,
+        # each new iterator draws a seed: from its own generator, not the global RNG, so that resuming
+        # (a new iterator mid-epoch) leaves the dropout RNG where the uninterrupted run has it
+        generator=torch.Generator().manual_seed(config.seed),
         collate_fn=Collator(pad_id, block_mask=config.packing and config.packing_attention == "block_mask",
-                            mask_dtype=mask_dtype))
+                            mask_dtype=mask_dtype, flatten=flatten))
     params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(params, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
@@ -101,13 +103,18 @@ def setup(config: TrainConfig) -> Run:
         "base_model": config.model, "config": config.to_dict(), "data": stats,
         "world_size": accelerator.num_processes, "max_steps": config.max_steps,
         "resumed_from": str(folder) if folder else None, "skillmix_commit": git_commit(),
+        "attention": attention, "liger": config.liger,
     }
     if accelerator.is_main_process and log_with_any(accelerator):
         accelerator.init_trackers(config.run_name, config={k: v if isinstance(v, (int, float, str, bool)) else str(v)
                                                            for k, v in config.to_dict().items()})
-    n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
+    unwrapped = accelerator.unwrap_model(model)
+    n_params = sum(p.numel() for p in unwrapped.parameters())
+    # forward 2N + input gradients 2N + weight gradients 2 x trainable (6N for full fine-tuning)
+    flops_per_token = 4 * n_params + 2 * trainable_parameters(unwrapped)
+    provenance.update(parameters=n_params, trainable_parameters=trainable_parameters(unwrapped))
     return Run(accelerator, model, tokenizer, optimizer, scheduler, dataloader, start_step,
-               provenance, n_params)
+               provenance, flops_per_token)
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
@@ -117,7 +124,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     accum = config.gradient_accumulation_steps
     stop_at = min(config.max_steps, r.start_step + (config.max_steps_this_run or config.max_steps))
     batches = micro_batches(r.dataloader, start=r.start_step * accum)
-    logger = MetricsLog(config, acc, r.n_params, r.start_step)
+    logger = MetricsLog(config, acc, r.flops_per_token, r.start_step)
     step, losses, saved = r.start_step, [], None
     model.train()
     with StopSignal() as stop, logger.progress(r.start_step) as bar:
@@ -131,9 +138,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 with acc.accumulate(model):
                     labels = batch.pop("labels")
                     # no KV cache: with one, transformers ignores the per-example position_ids reset
-                    logits = model(**batch, use_cache=False).logits
-                    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
-                                           ignore_index=IGNORE, reduction="sum")
+                    if config.liger:  # fused linear cross-entropy: the mean comes back, logits never exist
+                        n = (labels[:, 1:] != IGNORE).sum()
+                        loss = model(**batch, labels=labels, use_cache=False).loss * n
+                    else:
+                        logits = model(**batch, use_cache=False).logits
+                        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
+                                               ignore_index=IGNORE, reduction="sum")
                     # accelerate divides by `accum`, DDP averages over processes: undo both, so the
                     # gradient is that of (sum of token losses in the global batch) / (its token count)
                     acc.backward(loss * (accum * acc.num_processes) / targets.clamp(min=1))
@@ -238,8 +249,8 @@ def keep_log_until(path: Path, step: int) -> None:
 class MetricsLog:
     """JSONL + accelerate trackers + a tqdm bar, on the main process."""
 
-    def __init__(self, config: TrainConfig, accelerator, n_params: int, start_step: int = 0):
-        self.config, self.acc, self.n_params = config, accelerator, n_params
+    def __init__(self, config: TrainConfig, accelerator, flops_per_token: int, start_step: int = 0):
+        self.config, self.acc, self.flops_per_token = config, accelerator, flops_per_token
         self.main = accelerator.is_main_process
         self.file = None
         if self.main:
@@ -271,8 +282,8 @@ class MetricsLog:
                "loss_tokens": int(targets), "tokens_per_s": tps, "step_s": seconds, "time": time.time()}
         if torch.cuda.is_available():
             row["peak_mem_gb"] = torch.cuda.max_memory_allocated() / 2**30
-            if self.peak_flops:  # 6N FLOPs per token (forward + backward), attention not counted
-                row["mfu"] = 6 * self.n_params * tps / (self.peak_flops * self.acc.num_processes)
+            if self.peak_flops:  # 6N FLOPs per token (forward + backward; 4N + 2 x trainable with LoRA), attention not counted
+                row["mfu"] = self.flops_per_token * tps / (self.peak_flops * self.acc.num_processes)
         else:
             row["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tps:,.0f}")

@@ -403,3 +403,11 @@ def test_metrics_equal_the_reference_arithmetic_on_every_table_reply(reference_r
     # and each reply alone, graded three times, is one generation of one item
     for o, t in zip(ours, theirs):
         assert item_metrics([generation_metrics(3, majority_vote([o] * 3))]) == pytest.approx(_reference_metrics(3, [[t] * 3]))
+
+
+@pytest.mark.parametrize("text", ["The bees bask in the sun. The hive hums.", "The cat sat. It purred.",
+                                  "They flew to the U.S. The trip was long.", "We left at 6 a.m. It was dark."])
+def test_two_sentences_miss_the_length_point_at_cap_one(text):
+    item = Item("x", "custom", 2, ("red herring", "metaphor"), "Beekeeping")  # k=2: at most one sentence
+    assert apply_rules(item, text, (1, 1, 1, 1, 1)) == (1, 1, 1, 1, 0)
+    assert apply_rules(item, "Dr. Smith keeps the U.S. Army hives.", (1, 1, 1, 1, 0))[-1] == 1

@@ -188,12 +188,13 @@ def test_paper_dry_run_prints_calls_and_cost_and_calls_nothing(tmp_path, monkeyp
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout[proc.stdout.index("{"):])
     d, e, t = report["datagen"], report["eval"], report["train"]
-    # datagen: 5,000 + 10,000 + 10,000 conversations, two teacher turns each, 3 gradings each.
-    assert [d["per_k"][k]["conversations"] for k in ("1", "2", "3")] == [5000, 10000, 10000]
-    assert sum(v["teacher_calls"] for v in d["per_k"].values()) == 2 * 25000
+    # datagen: 4,906 (the paper's 5,000 less the benchmark's own items) + 10,000 + 10,000 conversations,
+    # two teacher turns each, 3 gradings each.
+    assert [d["per_k"][k]["conversations"] for k in ("1", "2", "3")] == [4906, 10000, 10000]
+    assert sum(v["teacher_calls"] for v in d["per_k"].values()) == 2 * 24906
     # The judge is openai: a text's 3 gradings are one request's 3 choices (the API's n).
-    assert sum(v["judge_replies"] for v in d["per_k"].values()) == 3 * 25000
-    assert sum(v["judge_calls"] for v in d["per_k"].values()) == 25000
+    assert sum(v["judge_replies"] for v in d["per_k"].values()) == 3 * 24906
+    assert sum(v["judge_calls"] for v in d["per_k"].values()) == 24906
     # eval: 2 students + 6 checkpoints, 8 tasks, 100 items x 3 generations x 3 gradings.
     assert len(e["models"]) == 8 and len(e["tasks"]) == 8
     assert e["judge_replies"] == 8 * 8 * 100 * 3 * 3 and e["judge_calls"] == 8 * 8 * 100 * 3

@@ -12,13 +12,20 @@ from pathlib import Path
 
 from skillmix_tasks.outputs import OutputPathError, check_output_dir
 
-from skillmix.leaderboard.plots import plot_metric, plot_name
+from skillmix.leaderboard.browser import load_items
+from skillmix.leaderboard.paired import compare
+from skillmix.leaderboard.plots import delta_plot_name, plot_delta, plot_heatmaps, plot_metric, plot_name
 from skillmix.leaderboard.published import load_published
-from skillmix.leaderboard.render import index_html, markdown, page_data, write_csv, write_published_csv
+from skillmix.leaderboard.render import (index_html, markdown, page_data, write_csv, write_published_csv,
+                                         write_skills_csv)
 from skillmix.leaderboard.results import METRICS, load
+from skillmix.leaderboard.samples import samples_beside
+from skillmix.leaderboard.skills import skill_table
 from skillmix.leaderboard.table import BaselineError, build_rows, columns, set_baseline
 
-OUTPUT_FILES = ("leaderboard.md", "leaderboard.csv", "published.csv", "index.html", *(plot_name(m) for m in METRICS))
+OUTPUT_FILES = ("leaderboard.md", "leaderboard.csv", "published.csv", "index.html", "skills.csv",
+                "heatmap_categories.png", "heatmap_skills.png",
+                *(plot_name(m) for m in METRICS), *(delta_plot_name(m) for m in METRICS))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,26 +71,49 @@ def main(argv: list[str] | None = None) -> int:
         except BaselineError as e:
             print(f"skillmix-leaderboard: {e}", file=sys.stderr)
             return 2
+    for r in rows:  # only the samples of the results shown are read
+        for e in r.cells.values():
+            f = samples_beside(e.file, e.task)
+            e.samples_file = str(f) if f is not None else ""
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    items, sample_warnings = load_items(rows, out)
+    for w in sample_warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    warnings = loaded.warnings + sample_warnings
+    compare(rows)
+    skills = skill_table(rows)
     cols = columns(rows)
     published = [] if args.no_published else load_published(args.published)
     metrics = [args.metric] if args.metric else list(METRICS)
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     plots = {}
     for m in METRICS:
-        png = plot_metric(rows, m, cols, out)
-        plots[m] = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+        plots[m] = _data_uri(plot_metric(rows, m, cols, out))
+        delta = plot_delta(rows, m, cols, out)
+        if delta is not None:
+            plots[f"delta_{m}"] = _data_uri(delta)
+    for stale in [] if skills else [out / "heatmap_categories.png", out / "heatmap_skills.png", out / "skills.csv"]:
+        stale.unlink(missing_ok=True)
+    if skills:
+        for png in plot_heatmaps(rows, skills, out):
+            plots[png.stem] = _data_uri(png)
+        write_skills_csv(rows, skills, out / "skills.csv")
     (out / "leaderboard.md").write_text(
-        markdown(rows, cols, metrics, published, loaded.files, loaded.warnings, args.baseline, args.note), encoding="utf-8")
+        markdown(rows, cols, metrics, published, loaded.files, warnings, args.baseline, args.note, skills),
+        encoding="utf-8")
     write_csv(rows, cols, out / "leaderboard.csv")
     write_published_csv(published, out / "published.csv")
-    data = page_data(rows, cols, published, args.metric or "full_marks", loaded.files, loaded.warnings,
-                     args.baseline, plots, args.note)
+    data = page_data(rows, cols, published, args.metric or "full_marks", loaded.files, warnings,
+                     args.baseline, plots, args.note, skills, items)
     (out / "index.html").write_text(index_html(data), encoding="utf-8")
     print(f"{len(rows)} measured row(s) from {len(loaded.files)} results file(s) "
           f"({len(loaded.warnings)} warning(s)) -> {out}/index.html, leaderboard.md, leaderboard.csv")
     return 0
+
+
+def _data_uri(png: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
 
 
 if __name__ == "__main__":

@@ -60,3 +60,106 @@ def _short(label: str, r: Row) -> str:
     extra = [x for x in (r.protocol if r.protocol != "single-turn" else "", r.revision) if x]
     label = label if len(label) <= 40 else "…" + label[-39:]
     return f"{label} ({', '.join(extra)})" if extra else label
+
+
+def delta_plot_name(metric: str) -> str:
+    return f"plot_delta_{metric}.png"
+
+
+def plot_delta(rows: list[Row], metric: str, cols: dict[str, list[int]], out: Path) -> Path | None:
+    """Δ to the baseline against k with the paired bootstrap interval (the one used in the tables);
+    filled markers where the interval excludes 0. None when no row has a paired Δ."""
+    if not any(key[2] == metric for r in rows for key in r.paired):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = [s for s in cols if any((s, k, metric) in r.paired for r in rows for k in cols[s])]
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.2 * len(splits), 4.0), squeeze=False, sharey=True)
+    markers = "osD^v<>pX*"
+    for ax, split in zip(axes[0], splits):
+        for i, r in enumerate(rows):
+            pts = [(k, r.paired[(split, k, metric)]) for k in cols[split] if (split, k, metric) in r.paired]
+            if not pts:
+                continue
+            color, marker = f"C{i % 10}", markers[i % len(markers)]
+            xs = [k + 0.06 * (i % 5 - 2) for k, _ in pts]  # side by side, so intervals do not hide each other
+            ds = [p.delta for _, p in pts]
+            err = [[p.delta - p.lo if p.lo is not None else 0 for _, p in pts],
+                   [p.hi - p.delta if p.hi is not None else 0 for _, p in pts]]
+            ax.errorbar(xs, ds, yerr=err, color=color, capsize=3, linestyle="-", marker="none",
+                        label=_short(r.label, r))
+            for sig in (True, False):  # one call per kind, not one per point
+                sel = [(x, p.delta) for x, (_, p) in zip(xs, pts) if p.significant == sig]
+                if sel:
+                    ax.plot([x for x, _ in sel], [d for _, d in sel], linestyle="none", marker=marker, color=color,
+                            markerfacecolor=color if sig else "white", markersize=7)
+        ax.axhline(0, color="gray", linewidth=1)
+        ax.set_title(f"{SPLIT_LABELS[split]} skills and topics")
+        ax.set_xlabel("k (number of skills)")
+        ax.set_xticks(cols[split])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    axes[0][0].set_ylabel(f"Δ {METRIC_LABELS[metric]} vs baseline")
+    fig.suptitle(f"Δ {METRIC_LABELS[metric]} vs the baseline, paired over shared items "
+                 f"(95% paired bootstrap interval; filled = excludes 0)")
+    fig.tight_layout()
+    path = out / delta_plot_name(metric)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _heatmap(grid, xlabels, ylabels, title: str, size: tuple[float, float], path: Path, *, annotate: bool,
+             xrot: int, fonts: tuple[int, int], vline: float | None = None, dpi: int = 100) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=size)
+    im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(xlabels)), xlabels, rotation=xrot, ha="right", fontsize=fonts[0])
+    ax.set_yticks(range(len(ylabels)), ylabels, fontsize=fonts[1])
+    if vline is not None:
+        ax.axvline(vline, color="white", linewidth=3)
+    if annotate:
+        for (i, j), v in np.ndenumerate(grid):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")
+    fig.colorbar(im, ax=ax, label="share of items earning the skill point (blank: never drawn)")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def plot_heatmaps(rows: list[Row], table, out: Path) -> list[Path]:
+    """heatmap_categories.png (rows x categories, train categories left of the line, held-out right)
+    and heatmap_skills.png (skills x rows), each cell the share of items that earned the point."""
+    import numpy as np
+
+    from skillmix.leaderboard.skills import TRAIN_CATEGORIES, categories_present
+
+    labels = [_short(r.label, r) for r in rows]
+    cats = categories_present(table)
+
+    def rate(tally) -> float:
+        return tally.rate if tally is not None and tally.items else np.nan
+
+    n_train = sum(c in TRAIN_CATEGORIES for c in cats)
+    by_cat = np.array([[rate(table.per_row_category[i].get(c)) for c in cats] for i in range(len(rows))], dtype=float)
+    by_skill = np.array([[rate(table.per_row[i].get(s)) for i in range(len(rows))] for s in table.skills], dtype=float)
+    return [
+        _heatmap(by_cat, [("train: " if c in TRAIN_CATEGORIES else "held-out: ") + c for c in cats], labels,
+                 "Skill points earned, per category (train | held-out)",
+                 (1.1 * len(cats) + 3.5, 0.42 * len(rows) + 2.2), out / "heatmap_categories.png", annotate=True,
+                 xrot=35, fonts=(8, 8), vline=n_train - 0.5 if 0 < n_train < len(cats) else None),
+        _heatmap(by_skill, labels, [f"{s} ({table.category[s]})" for s in table.skills], "Skill points earned, per skill",
+                 (0.5 * len(rows) + 4.5, 0.16 * len(table.skills) + 2.5), out / "heatmap_skills.png", annotate=False,
+                 xrot=45, fonts=(7, 6), dpi=90),
+    ]

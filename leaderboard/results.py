@@ -51,6 +51,8 @@ class Entry:
     file: str
     model_source: str = ""
     provenance: dict[str, Any] | None = None
+    items: list | None = None  # samples.Item of the task's samples file, when lm-eval logged one
+    samples_file: str = ""
 
     @property
     def key(self) -> tuple[str, str, str, str]:

@@ -22,6 +22,7 @@ class Row:
     run: str = ""  # with --all: which run this row is
     is_baseline: bool = False
     baseline: "Row | None" = None
+    paired: dict = field(default_factory=dict)  # (split, k, metric) -> paired.Paired, from the samples
 
     @property
     def label(self) -> str:
@@ -37,8 +38,13 @@ class Row:
         return e.stats[metric].value if e else None
 
     def delta(self, metric: str, split: str, k: int) -> float | None:
+        """Δ to the baseline: paired over the shared items when both sides have samples, else the
+        difference of the two means."""
         if self.baseline is None or self.is_baseline:
             return None
+        p = self.paired.get((split, k, metric))
+        if p is not None:
+            return p.delta
         mine, theirs = self.value(metric, split, k), self.baseline.value(metric, split, k)
         return None if mine is None or theirs is None else mine - theirs
 

@@ -26,6 +26,7 @@ from skillmix.leaderboard.published import load_published
 from skillmix.leaderboard.results import METRICS, load, newest
 
 TASKS = ["skillmix_heldout_k2", "skillmix_heldout_k3", "skillmix_train_k2", "skillmix_train_k3"]
+API_LIMIT = 12  # items per task for the API students (cheap); the tiny checkpoint runs 2
 LEADERBOARD = str(Path(sys.executable).with_name("skillmix-leaderboard"))
 SKILLMIX_EVAL = str(Path(sys.executable).with_name("skillmix-eval"))
 
@@ -51,6 +52,20 @@ def topic_judge(salt: str, unscored: bool):
     return handler
 
 
+def flipped(topic: str) -> bool:
+    """The topics student-b's judge grades full marks whatever student-a's judge (salt "a") gives."""
+    return zlib.crc32(("flip" + topic).encode()) % 3 != 0
+
+
+def better_judge(request):
+    """student-b's judge: student-a's, except that flipped topics get full marks (a known, positive Δ)."""
+    criteria = rubric_of(request["body"]["messages"][-1]["content"])
+    if not criteria:
+        return None
+    topic = next(c for c in criteria if "pertains to" in c.lower()).split("ertains to", 1)[1].strip()
+    return None if flipped(topic) else topic_judge("a", unscored=False)(request)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Two real lm_eval runs and a real skillmix-eval (two-turn) run in parallel, then a malformed file,
@@ -65,15 +80,17 @@ def runs(tmp_path_factory):
                   "data": {"files": [{"path": "data/d123.jsonl", "sha256": "ab" * 32}], "conversations": 40},
                   "skillmix_commit": "abc1234def"}
     (ckpt / "skillmix_provenance.json").write_text(json.dumps(provenance))
-    api_srv, hf_srv = FakeLLMServer().start(), FakeLLMServer().start()
+    api_srv, hf_srv, b_srv = FakeLLMServer().start(), FakeLLMServer().start(), FakeLLMServer().start()
     api_srv.handler = topic_judge("a", unscored=False)
     hf_srv.handler = topic_judge("b", unscored=True)
+    b_srv.handler = better_judge
     procs: dict[str, subprocess.CompletedProcess] = {}
 
     def run(name, args, srv):
         env = {"SKILLMIX_JUDGE": f"openai-compatible:fake-judge@{srv.openai_url}",
                "SKILLMIX_CACHE": str(root / f"{name}.sqlite")}
-        procs[name] = run_lm_eval([*args, "--tasks", ",".join(TASKS), "--limit", "2"], out, env)
+        limit = "2" if name == "hf" else str(API_LIMIT)
+        procs[name] = run_lm_eval([*args, "--tasks", ",".join(TASKS), "--limit", limit, "--log_samples"], out, env)
 
     def two_turn():
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -92,7 +109,10 @@ def runs(tmp_path_factory):
                 f"model=student-a,base_url={api_srv.openai_url}/chat/completions,num_concurrent=4"], api_srv)),
             threading.Thread(target=run, args=("hf", [
                 "--model", "hf", "--model_args", f"pretrained={ckpt}", "--apply_chat_template",
-                "--gen_kwargs", "max_gen_toks=12"], hf_srv))]
+                "--gen_kwargs", "max_gen_toks=12"], hf_srv)),
+            threading.Thread(target=run, args=("student-b", [
+                "--model", "local-chat-completions", "--apply_chat_template", "--model_args",
+                f"model=student-b,base_url={b_srv.openai_url}/chat/completions,num_concurrent=4"], b_srv))]
     try:
         for j in jobs:
             j.start()
@@ -101,13 +121,15 @@ def runs(tmp_path_factory):
     finally:
         api_srv.stop()
         hf_srv.stop()
+        b_srv.stop()
     for name, proc in procs.items():
         assert proc.returncode == 0, f"{name}: {proc.stderr[-3000:]}"
     (two_file,) = (out / "two-turn").rglob("results_*.json")
     real = sorted(f for f in out.rglob("results_*.json") if f != two_file)
-    assert len(real) == 2
+    assert len(real) == 3
     api_file = next(f for f in real if f.parent.name == "student-a")
-    hf_file = next(f for f in real if f != api_file)
+    b_file = next(f for f in real if f.parent.name == "student-b")
+    hf_file = next(f for f in real if f not in (api_file, b_file))
     api = json.loads(api_file.read_text())
 
     # An older run of the same student, judge and protocol: hidden unless --all. With a group row,
@@ -135,13 +157,14 @@ def runs(tmp_path_factory):
     (out / "student-bad").mkdir()
     (out / "student-bad" / "results_2024-05-01T10-00-00.000000.json").write_text(json.dumps(bad_task))
     return {"root": root, "out": out, "api": api, "hf": json.loads(hf_file.read_text()), "ckpt": str(ckpt),
-            "api_file": api_file, "hf_file": hf_file, "two": json.loads(two_file.read_text())}
+            "api_file": api_file, "hf_file": hf_file, "two": json.loads(two_file.read_text()),
+            "two_file": two_file, "b_file": b_file, "b": json.loads(b_file.read_text())}
 
 
 # ----------------------------------------------------------------------------- reading
 def test_reads_real_results_keeps_newest_and_names_bad_files(runs):
     loaded = load([runs["out"]])
-    assert len(loaded.files) == 7
+    assert len(loaded.files) == 8
     broken = str(runs["out"] / "broken" / "results_2024-05-01T10-00-00.000000.json")
     assert any(broken in w and "malformed" in w for w in loaded.warnings), loaded.warnings
     assert any("skillmix_train_k2" in w and "student-bad" in w for w in loaded.warnings), loaded.warnings
@@ -157,7 +180,8 @@ def test_reads_real_results_keeps_newest_and_names_bad_files(runs):
             row = raw["results"][t]
             for m in METRICS:
                 assert e.stats[m].value == row.get(f"{m},judged")
-            assert e.unscored == row["unscored,judged"] and e.n == raw["n-samples"][t]["effective"] == 2
+            assert e.unscored == row["unscored,judged"]
+            assert e.n == raw["n-samples"][t]["effective"] == (2 if raw is runs["hf"] else API_LIMIT)
             assert e.judge == raw["configs"][t]["metadata"]["judge"]
     for t in TASKS[:2]:
         e = by[("student-a", "two-turn", t)]
@@ -174,6 +198,22 @@ def test_fixture_runs_differ_and_have_unscored_items(runs):
     assert any(hf[t]["unscored,judged"] > 0 for t in TASKS)
     assert any(hf[t].get("full_marks,judged") != api[t].get("full_marks,judged") for t in TASKS)
     assert any(api[t]["full_marks,judged"] != api[t]["all_skills,judged"] for t in TASKS)
+
+
+def samples_of(results_file: Path, task: str) -> list[dict]:
+    """The samples lm-eval wrote beside a results file, read directly (no project code)."""
+    ts = results_file.name[len("results_"):-len(".json")]
+    text = results_file.with_name(f"samples_{task}_{ts}.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.split("\n") if line.strip()]
+
+
+def item_scores(results_file: Path, task: str) -> dict[str, dict]:
+    out = {}
+    for line in samples_of(results_file, task):
+        v = json.loads(line["filtered_resps"][0])
+        if v.get("scores"):
+            out[line["doc"]["id"]] = v["scores"]
+    return out
 
 
 # ----------------------------------------------------------------------------- the CLI
@@ -204,7 +244,7 @@ def test_cli_writes_markdown_csv_html_and_plots(runs, site):
     rows = _csv(out / "leaderboard.csv")
     keyed = {(r["model"], r["protocol"]): r for r in rows}
     assert set(keyed) == {("student-a", "single-turn"), ("student-a", "two-turn"), (runs["ckpt"], "single-turn"),
-                          ("student-bad", "single-turn")}
+                          ("student-bad", "single-turn"), ("student-b", "single-turn")}
     api, hf = keyed[("student-a", "single-turn")], keyed[(runs["ckpt"], "single-turn")]
     assert api["is_baseline"] == "1" and hf["baseline"] == "student-a"
     assert "fine-tuned from tiny-base" in hf["provenance"] and "d123.jsonl#abababab" in hf["provenance"]
@@ -214,11 +254,16 @@ def test_cli_writes_markdown_csv_html_and_plots(runs, site):
             want_api = runs["api"]["results"][t][f"{m},judged"]  # the newest run, not the older copy
             assert float(api[f"{m}_{split}_k{k}"]) == want_api
             want_hf = runs["hf"]["results"][t].get(f"{m},judged")
+            mine, base = item_scores(runs["hf_file"], t), item_scores(runs["api_file"], t)
+            shared = [i for i in mine if i in base and m in mine[i]]
             if want_hf is None:
                 assert hf[f"{m}_{split}_k{k}"] == "" and hf[f"{m}_{split}_k{k}_delta"] == ""
             else:
                 assert float(hf[f"{m}_{split}_k{k}"]) == want_hf
-                assert float(hf[f"{m}_{split}_k{k}_delta"]) == pytest.approx(want_hf - want_api)
+                # paired: over the items both scored (the checkpoint ran the API run's first 2)
+                assert float(hf[f"{m}_{split}_k{k}_delta"]) == pytest.approx(
+                    sum(mine[i][m] - base[i][m] for i in shared) / len(shared))
+                assert int(hf[f"{m}_{split}_k{k}_delta_n"]) == len(shared)
         assert int(hf[f"{split}_k{k}_unscored"]) == runs["hf"]["results"][t]["unscored,judged"]
         assert int(hf[f"{split}_k{k}_n"]) == 2
     # the baseline model is a baseline under each protocol; other rows compare with the same protocol
@@ -342,7 +387,7 @@ def test_page_in_headless_chromium_shows_every_row_and_switches(runs, site, tmp_
     exe = chromium()
     page = (site["out"] / "index.html").as_uri()
     models = {("student-a", "single-turn"), ("student-a", "two-turn"), (runs["ckpt"], "single-turn"),
-              ("student-bad", "single-turn")}
+              ("student-bad", "single-turn"), ("student-b", "single-turn")}
 
     first = dump(exe, tmp_path / "p1", page)
     assert first.attrs["data-metric"] == "full_marks" and first.attrs["data-split"] == "heldout"
@@ -389,14 +434,18 @@ def test_task_with_every_item_unscored_shows_its_count_not_a_zero(runs):
     for m in METRICS:  # what lm-eval writes when no item produced the metric
         row.pop(f"{m},judged")
         row.pop(f"{m}_stderr,judged")
-    row["unscored,judged"] = 2
+    row["unscored,judged"] = API_LIMIT
     raw["config"]["model_args"] = "model=student-z,num_concurrent=4"  # the string form
     entries, warnings = parse_results(raw, "x/results_2024-01-01T00-00-00.json")
     assert not warnings
     e = next(e for e in entries if e.task == "skillmix_heldout_k3")
-    assert e.model == "student-z" and e.unscored == 2 and all(e.stats[m].value is None for m in METRICS)
+    assert e.model == "student-z" and e.unscored == API_LIMIT and all(e.stats[m].value is None for m in METRICS)
     (r,) = build_rows(entries)
-    assert cell_text(r, "full_marks", "heldout", 3) == "— (n=2, 2 unscored) ⚠"  # 100% > 5%: flagged
+    assert cell_text(r, "full_marks", "heldout", 3) == f"— (n={API_LIMIT}, {API_LIMIT} unscored) ⚠"  # 100% > 5%
+    e.unscored = 0  # 0% is not flagged; the cut is "above 5%"
+    assert "⚠" not in cell_text(r, "full_marks", "heldout", 3)
+    from skillmix.leaderboard.render import unscored_flag
+    assert not unscored_flag(100, 5) and unscored_flag(100, 6) and not unscored_flag(None, 3)
 
 
 # ----------------------------------------------------------------------------- hostile files
@@ -497,3 +546,283 @@ def test_hostile_files_are_skipped_by_name_and_field_and_the_rest_is_written(run
     assert {m for m, _ in board.rows} == {"student-a", "student-inf", "student-wrong", HOSTILE_NAME}
     proc = run_chromium(exe, tmp_path / "p2", "--dump-dom", (out / "index.html").as_uri())
     assert "demo &lt;/script&gt;&lt;!--&lt;script&gt; &lt;b&gt;bold&lt;/b&gt;" in proc.stdout  # the note, as text
+
+
+# ----------------------------------------------------------------------------- skills, paired Δ, sample browser
+def page_json(out: Path) -> dict:
+    html_text = (out / "index.html").read_text(encoding="utf-8")
+    return json.loads(html_text.split('id="leaderboard-data">', 1)[1].split("</script>", 1)[0])
+
+
+SAMPLED = (("student-a", "single-turn", "api_file", TASKS), ("student-b", "single-turn", "b_file", TASKS),
+           ("ckpt", "single-turn", "hf_file", TASKS), ("student-a", "two-turn", "two_file", TASKS[:2]))
+
+
+def direct_skill_counts(results_file: Path, tasks) -> dict[str, tuple[int, int]]:
+    """Per skill (earned, items): an item earns a skill when one of its scored generations has the point."""
+    want: dict[str, tuple[int, int]] = {}
+    for t in tasks:
+        for line in samples_of(results_file, t):
+            v = json.loads(line["filtered_resps"][0])
+            if v["status"] != "scored":
+                continue
+            gens = [g for g in v["generations"] if g["status"] == "scored"]
+            for i, skill in enumerate(line["doc"]["skills"]):
+                e, n = want.get(skill, (0, 0))
+                want[skill] = (e + max(g["points"][i] for g in gens), n + 1)
+    return want
+
+
+def test_per_skill_rates_equal_a_direct_count_from_the_samples(runs, site):
+    from skillmix_tasks.catalog import default_catalog
+
+    catalog = default_catalog()
+    got = {(r["model"], r["protocol"], r["skill"]): r for r in _csv(site["out"] / "skills.csv")}
+    rates = set()
+    for model, protocol, key, tasks in SAMPLED:
+        model = runs["ckpt"] if model == "ckpt" else model
+        want = direct_skill_counts(runs[key], tasks)
+        assert want, key
+        mine = {s: r for (m, p, s), r in got.items() if (m, p) == (model, protocol)}
+        assert set(mine) == set(want), (model, protocol)
+        for skill, (earned, items) in want.items():
+            r = mine[skill]
+            assert (int(r["earned"]), int(r["items"])) == (earned, items), (model, skill)
+            assert float(r["rate"]) == pytest.approx(earned / items)
+            assert r["category"] == catalog.skill(skill).category
+            assert r["skill_split"] == catalog.skill(skill).split
+            rates.add(r["rate"])
+    assert len(rates) > 2  # the fixture's judges miss the first skill of some topics
+
+    # per category: the pooled tallies of its skills, in the Markdown and the page
+    data = page_json(site["out"])
+    ri = next(i for i, r in enumerate(data["rows"]) if (r["model"], r["protocol"]) == ("student-a", "single-turn"))
+    want = direct_skill_counts(runs["api_file"], TASKS)
+    for cat in {catalog.skill(s).category for s in want}:
+        e = sum(v[0] for s, v in want.items() if catalog.skill(s).category == cat)
+        n = sum(v[1] for s, v in want.items() if catalog.skill(s).category == cat)
+        assert data["skills"]["per_row_category"][ri][cat] == [e, n]
+    heldout = [v for s, v in want.items() if catalog.skill(s).split == "heldout"]
+    assert data["skills"]["per_row_category"][ri]["heldout"] == [sum(v[0] for v in heldout), sum(v[1] for v in heldout)]
+    hardest = data["skills"]["hardest"][ri]
+    assert hardest[0][1] / hardest[0][2] == min(e / n for e, n in want.values())
+    md = (site["out"] / "leaderboard.md").read_text()
+    assert "## Skills" in md and "### Hardest skills" in md and "heatmap_categories.png" in md
+    for name in ("heatmap_categories.png", "heatmap_skills.png"):
+        assert (site["out"] / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_paired_interval_covers_the_known_difference_and_excludes_zero(runs, site):
+    t = "skillmix_heldout_k2"
+    # by construction: student-b = student-a, plus full marks on the flipped topics
+    a_items = {line["doc"]["id"]: line for line in samples_of(runs["api_file"], t)}
+    b_items = {line["doc"]["id"]: line for line in samples_of(runs["b_file"], t)}
+    assert list(a_items) == list(b_items) and len(b_items) == API_LIMIT
+    known = sum(flipped(line["doc"]["topic"]) and json.loads(line["filtered_resps"][0])["scores"]["full_marks"] == 0
+                for line in a_items.values()) / API_LIMIT
+    assert known >= 0.2, known  # the fixture's constructed gain
+    rows = {(r["model"], r["protocol"]): r for r in _csv(site["out"] / "leaderboard.csv")}
+    b = rows[("student-b", "single-turn")]
+    col = "full_marks_heldout_k2"
+    d, lo, hi = (float(b[f"{col}{x}"]) for x in ("_delta", "_delta_ci95_low", "_delta_ci95_high"))
+    assert d == pytest.approx(known)
+    assert 0 < lo <= known <= hi
+    assert b[f"{col}_delta_significant"] == "1" and int(b[f"{col}_delta_n"]) == API_LIMIT
+    # significance is the interval excluding 0, in every cell of every row
+    for r in rows.values():
+        for key, v in r.items():
+            if key.endswith("_delta_significant") and v != "":
+                stem = key[: -len("_significant")]
+                if r[f"{stem}_ci95_low"] == "":  # one shared item: a Δ, no interval, never significant
+                    assert v == "0" and int(r[f"{stem}_n"]) < 2
+                    continue
+                lo_, hi_ = float(r[f"{stem}_ci95_low"]), float(r[f"{stem}_ci95_high"])
+                assert v == ("1" if lo_ > 0 or hi_ < 0 else "0"), (r["model"], key)
+    md = (site["out"] / "leaderboard.md").read_text()
+    assert f"Δ {d:+.3f} [{lo:+.3f}, {hi:+.3f}]*" in md
+    data = page_json(site["out"])
+    (row,) = [r for r in data["rows"] if r["model"] == "student-b"]
+    cell = row["cells"]["heldout"]["2"]["full_marks"]
+    assert (cell["d"], cell["dlo"], cell["dhi"], cell["sig"]) == (pytest.approx(d), pytest.approx(lo), pytest.approx(hi), True)
+    assert (site["out"] / "plot_delta_full_marks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data["plots"]["delta_full_marks"].startswith("data:image/png;base64,")
+
+
+def test_paired_bootstrap_is_scipys_paired_percentile_interval():
+    import numpy as np
+    from scipy import stats
+
+    from skillmix.leaderboard.paired import N_RESAMPLES, paired_intervals
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 2, 40).astype(float)
+    y = np.where(rng.random(40) < 0.8, x, 1 - x)  # strongly paired
+    lo, hi = paired_intervals(x[None], y[None])
+    ref = stats.bootstrap((x, y), lambda a, b, axis=-1: np.mean(a - b, axis=axis), paired=True, vectorized=True,
+                          method="percentile", n_resamples=N_RESAMPLES, random_state=np.random.default_rng(0))
+    assert (lo[0], hi[0]) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high))
+    unpaired = stats.bootstrap((x, y), lambda a, b, axis=-1: np.mean(a, axis=axis) - np.mean(b, axis=axis),
+                               vectorized=True, method="percentile", n_resamples=N_RESAMPLES,
+                               random_state=np.random.default_rng(0))
+    assert hi[0] - lo[0] < unpaired.confidence_interval.high - unpaired.confidence_interval.low
+
+
+class Items(HTMLParser):
+    """The sample browser of a dumped DOM: item cards, their skills, drafts, reasons, and the count."""
+
+    def __init__(self):
+        super().__init__()
+        self.items: list[dict] = []
+        self.count = ""
+        self.links: list[str] = []
+        self.hidden: dict[str, bool] = {}
+        self._text_of: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        cls = a.get("class") or ""
+        if tag == "section":
+            self.hidden[a.get("id", "")] = "hidden" in a
+        if tag == "div" and cls == "item":
+            self.items.append({"id": a["data-item-id"], "outcome": a["data-outcome"], "topic": a["data-topic"],
+                               "skills": [], "drafts": 0, "answers": 0, "reasons": []})
+        elif self.items and tag == "span" and cls.startswith("skill"):
+            self.items[-1]["skills"].append(a["data-skill"])
+        elif self.items and tag == "pre" and "draft" in cls:
+            self.items[-1]["drafts"] += 1
+        elif self.items and tag == "pre" and "answer" in cls:
+            self.items[-1]["answers"] += 1
+        elif self.items and tag == "div" and cls == "reason":
+            self._text_of = "reason"
+        elif tag == "span" and a.get("id") == "items-count":
+            self._text_of = "count"
+        elif tag == "a" and cls == "items-link":
+            self.links.append(a["href"])
+
+    def handle_data(self, data):
+        if self._text_of == "count":
+            self.count += data
+        elif self._text_of == "reason":
+            self.items[-1]["reasons"].append(data)
+
+    def handle_endtag(self, tag):
+        if tag in ("span", "div"):
+            self._text_of = None
+
+
+def browse(exe: str, profile: Path, url: str) -> Items:
+    # the virtual time budget lets the page load the task's item script before the DOM is dumped
+    proc = run_chromium(exe, profile, "--virtual-time-budget=10000", "--dump-dom", url)
+    p = Items()
+    p.feed(proc.stdout)
+    return p
+
+
+@pytest.fixture(scope="module")
+def http_site(site):
+    """The same site over http://127.0.0.1 (users open it from disk; both must work)."""
+    import functools
+    import http.server
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site["out"]))
+    handler.log_message = lambda *a, **k: None
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/index.html"
+    srv.shutdown()
+
+
+def cell_of(data: dict, model: str, protocol: str, split: str, k: int) -> str:
+    (row,) = [r for r in data["rows"] if (r["model"], r["protocol"]) == (model, protocol)]
+    return row["cells"][split][str(k)]["items"]
+
+
+def test_browser_shows_every_item_of_a_task_over_file_and_http(runs, site, http_site, tmp_path):
+    exe = chromium()
+    data = page_json(site["out"])
+    t = "skillmix_heldout_k2"
+    lines = samples_of(runs["api_file"], t)
+    cid = cell_of(data, "student-a", "single-turn", "heldout", 2)
+    for i, base in enumerate(((site["out"] / "index.html").as_uri(), http_site)):
+        page = browse(exe, tmp_path / f"p{i}", f"{base}#view=samples&cell={cid}")
+        assert page.hidden == {"board-view": True, "skills-view": True, "samples-view": False}
+        assert [it["id"] for it in page.items] == [line["doc"]["id"] for line in lines]
+        assert page.count.strip() == f"{len(lines)} of {len(lines)} items"
+        for it, line in zip(page.items, lines):
+            assert it["skills"] == line["doc"]["skills"] and it["topic"] == line["doc"]["topic"]
+            assert it["answers"] == len(json.loads(line["filtered_resps"][0])["generations"]) == 3
+            assert it["drafts"] == 0  # single-turn: no draft
+
+    # the checkpoint's run has unscored items: the outcome filter shows exactly those, with their reasons
+    hf_lines = [line for t_ in TASKS for line in samples_of(runs["hf_file"], t_)]
+    unscored_task = next(t_ for t_ in TASKS if any(json.loads(x["filtered_resps"][0])["status"] == "unscored"
+                                                  for x in samples_of(runs["hf_file"], t_)))
+    assert hf_lines
+    split, k = unscored_task.split("_")[1], int(unscored_task.split("_k")[1])
+    hcid = cell_of(data, runs["ckpt"], "single-turn", split, k)
+    want = [(x["doc"]["id"], json.loads(x["filtered_resps"][0])["reason"]) for x in samples_of(runs["hf_file"], unscored_task)
+            if json.loads(x["filtered_resps"][0])["status"] == "unscored"]
+    page = browse(exe, tmp_path / "pu", f"{(site['out'] / 'index.html').as_uri()}#view=samples&cell={hcid}&outcome=unscored")
+    assert [it["id"] for it in page.items] == [w[0] for w in want]
+    for it, (_, reason) in zip(page.items, want):
+        assert it["outcome"] == "unscored" and f"unscored: {reason}" in it["reasons"]
+
+    # skill and topic filters
+    skill = lines[0]["doc"]["skills"][1]
+    page = browse(exe, tmp_path / "ps", f"{http_site}#view=samples&cell={cid}&skill={skill.replace(' ', '%20')}")
+    assert [it["id"] for it in page.items] == [x["doc"]["id"] for x in lines if skill in x["doc"]["skills"]]
+    topic = lines[-1]["doc"]["topic"]
+    page = browse(exe, tmp_path / "pt", f"{http_site}#view=samples&cell={cid}&topic={topic.replace(' ', '%20')}")
+    assert [it["id"] for it in page.items] == [x["doc"]["id"] for x in lines if x["doc"]["topic"] == topic]
+    assert page.items and all(it["topic"] == topic for it in page.items)
+
+    # two-turn: each generation shows its turn-1 draft above the graded answer
+    tcid = cell_of(data, "student-a", "two-turn", "heldout", 2)
+    page = browse(exe, tmp_path / "p2t", f"{http_site}#view=samples&cell={tcid}")
+    assert len(page.items) == len(samples_of(runs["two_file"], t)) and all(it["drafts"] == it["answers"] == 3 for it in page.items)
+
+
+def test_every_leaderboard_cell_links_to_its_items(runs, site, tmp_path):
+    exe = chromium()
+    data = page_json(site["out"])
+    uri = (site["out"] / "index.html").as_uri()
+    for split in data["splits"]:
+        page = browse(exe, tmp_path / f"b-{split}", f"{uri}#split={split}")
+        want = sorted("#view=samples&cell=" + c["items"] for r in data["rows"] for c in r["cells"].get(split, {}).values()
+                      if c["items"])
+        assert sorted(page.links) == want and want
+    # the select lists every task with samples; every item file loads
+    assert set(data["items"]) == {c["items"] for r in data["rows"] for s in r["cells"].values() for c in s.values()
+                                  if c["items"]}
+    for cid, meta in data["items"].items():
+        assert (site["out"] / meta["file"]).is_file()
+    # a real click on a cell's link (the handler, not a typed URL) opens that task's items
+    cid = cell_of(data, "student-b", "single-turn", "heldout", 3)
+    page = browse(exe, tmp_path / "click", f"{uri}#click=items-{cid}")
+    assert page.hidden["samples-view"] is False
+    assert [it["id"] for it in page.items] == [x["doc"]["id"] for x in samples_of(runs["b_file"], "skillmix_heldout_k3")]
+
+
+def test_skills_view_and_screenshots_of_every_view(runs, site, tmp_path):
+    exe = chromium()
+    uri = (site["out"] / "index.html").as_uri()
+    data = page_json(site["out"])
+    # a header click sorts by it (descending first), a second click reverses
+    proc = run_chromium(exe, tmp_path / "sk", "--dump-dom", f"{uri}#view=skills&click=sortcat-heldout,sortcat-heldout")
+    assert 'id="skills-view"' in proc.stdout and 'id="skills-view" hidden' not in proc.stdout
+    # the per-skill table has one line per skill seen, each with one cell per row
+    assert proc.stdout.count("<tr data-skill=") == len(data["skills"]["skills"])
+    values = [float(v) for v in re.findall(r'data-col="heldout" data-value="([0-9.]+)"', proc.stdout)]
+    assert values == sorted(values) and len(values) == sum("heldout" in c for c in data["skills"]["per_row_category"])
+    assert len(set(values)) > 1
+    keep = os.environ.get("SKILLMIX_SCREENSHOT_DIR")
+    cid = cell_of(data, "student-a", "two-turn", "heldout", 2)
+    for name, frag in (("board", "#view=board&metric=full_marks&split=heldout"), ("skills", "#view=skills"),
+                       ("samples", f"#view=samples&cell={cid}")):
+        shot = tmp_path / f"{name}.png"
+        run_chromium(exe, tmp_path / f"shot-{name}", "--hide-scrollbars", "--virtual-time-budget=10000",
+                     f"--screenshot={shot}", "--window-size=1400,1000", uri + frag)
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, Path(keep) / f"leaderboard_{name}.png")

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     for r in rows:  # only the samples of the results shown are read
         for e in r.cells.values():
-            f = samples_beside(e.file, e.task)
+            f = samples_beside(e.file, e.task, e.protocol)
             e.samples_file = str(f) if f is not None else ""
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -41,14 +41,21 @@ class Item:
         return "all skills" if self.scores.get("all_skills") == 1 else "missed skills"
 
 
-def samples_beside(results_file: str | Path, task: str) -> Path | None:
-    """The samples file lm-eval wrote with ``--log_samples`` next to a results file, if any."""
+def samples_beside(results_file: str | Path, task: str, protocol: str = "") -> Path | None:
+    """The samples file lm-eval wrote with ``--log_samples`` next to a results file, if any.
+
+    ``task`` is the leaderboard's name (``skillmix_heldout_k3``); a single-turn result may come from
+    the ``..._single`` task of the same run, whose samples carry that suffix."""
     f = Path(results_file)
     m = _RESULTS_TS.match(f.name)
     if not m:
         return None
-    s = f.with_name(f"samples_{task}_{m.group(1)}.jsonl")
-    return s if s.is_file() else None
+    names = [f"{task}_single", task] if protocol == "single-turn" else [task]
+    for name in names:
+        s = f.with_name(f"samples_{name}_{m.group(1)}.jsonl")
+        if s.is_file():
+            return s
+    return None
 
 
 def read_items(path: str | Path, warnings: list[str]) -> list[Item] | None:

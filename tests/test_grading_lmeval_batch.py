@@ -15,7 +15,7 @@ from lmeval_helpers import results, run_lm_eval
 from skillmix.grading.cli import main as grade_main
 from skillmix.leaderboard.results import load
 
-SHORT = ["--gen_kwargs", "max_gen_toks=12", "--limit", "2"]
+SHORT = ["--gen_kwargs", "max_gen_toks=12", "--limit", "2", "--apply_chat_template"]
 
 
 @pytest.fixture

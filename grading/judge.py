@@ -275,11 +275,13 @@ def check_batch_mode(backend: Backend, cache: ReplyCache | None, role: str) -> N
                                f"ids of the submitted batches, which a later run collects")
 
 
-def resolve_judge(spec: str | None = None, config: Mapping[str, Any] | None = None, **overrides: Any) -> Judge:
+def resolve_judge(spec: str | None = None, config: Mapping[str, Any] | None = None, *, command: str | None = None,
+                  **overrides: Any) -> Judge:
     """The judge named by ``spec``, else ``config['judge']``, else ``SKILLMIX_JUDGE``, else a
     key alone; settings from ``config`` and ``overrides``. Checks the provider, the API key and
-    the hf folder now (no network), raising :class:`JudgeConfigError`."""
-    judge_spec = choose_spec(spec, config)
+    the hf folder now (no network), raising :class:`JudgeConfigError`; ``command`` (``lm_eval``,
+    ``skillmix-grade`` ...) picks the flags the no-judge message shows."""
+    judge_spec = choose_spec(spec, config, command=command)
     settings = make_settings(config, **overrides)
     return Judge(judge_spec, settings)
 

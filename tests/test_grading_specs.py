@@ -54,6 +54,9 @@ def test_the_no_judge_error_shows_the_flags_of_its_command(command, flag, absent
     with pytest.raises(JudgeConfigError) as e:
         choose_spec(None, None, command=command)
     assert flag in str(e.value) and absent not in str(e.value)
+    with pytest.raises(JudgeConfigError) as e:
+        resolve_judge(command=command)
+    assert flag in str(e.value) and absent not in str(e.value)
 
 
 def test_missing_keys_and_dirs_fail_fast(tmp_path):

@@ -38,7 +38,7 @@ from .specs import redact
 log = logging.getLogger(__name__)
 
 # Reasons worth a new batch: the line may well succeed next time.
-RETRYABLE = ("batch expired", "batch canceled", "rate limited", "http 429", "http 500", "http 502", "http 503",
+RETRYABLE = ("batch expired", "batch canceled", "batch missing line", "rate limited", "http 429", "http 500", "http 502", "http 503",
              "http 504", "http 529", "batch api_error", "batch overloaded_error", "batch rate_limit_error")
 
 
@@ -114,10 +114,15 @@ class OpenAIBatches(_Provider):
             for file_id in (b.output_file_id, b.error_file_id):
                 if file_id:
                     content = await client.files.content(file_id)
-                    for raw in content.text.split("\n"):  # not splitlines(): replies may hold U+2028
+                    for n, raw in enumerate(content.text.split("\n"), 1):  # not splitlines(): replies hold U+2028
                         if raw.strip():
-                            row = json.loads(raw)
-                            out[row["custom_id"]] = self._line_result(row)
+                            try:
+                                row = json.loads(raw)
+                                out[str(row["custom_id"])] = self._line_result(row)
+                            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                                # One unreadable line is that line's loss (it is asked for again), not the batch's.
+                                log.warning("batch %s, file %s line %d unreadable (%s); its request is missing",
+                                            batch_id, file_id, n, type(e).__name__)
         except BackendError:
             raise
         except Exception as e:  # noqa: BLE001

@@ -4,6 +4,7 @@
     srv.batch.polls = 2        # retrieves answered "in progress" before a batch ends (0: ends at once)
     srv.batch.hold = True      # batches stay in progress until released (to kill a run mid-wait)
     srv.batch.expire_after = 3 # a batch runs only its first 3 lines; the rest expire
+    srv.batch.garble_line = 0  # the next OpenAI output file has its first line unreadable
     srv.batch.lines            # request lines received in all batches (resubmissions show here)
     srv.batch.statuses         # what each status poll answered ("validating", "in_progress", ...)
 
@@ -46,6 +47,7 @@ class BatchAPI:
         self.polls = 2
         self.hold = False
         self.expire_after: int | None = None
+        self.garble_line: int | None = None  # this output line (0-based) is written unreadable, once
         self.lines = 0
         self.created: list[str] = []  # batch ids, in order of creation
         self.statuses: list[str] = []  # the status each retrieve answered, in order
@@ -169,7 +171,11 @@ class BatchAPI:
             bad = [x for x in b.results if x.get("status") != 200]
             if ok:
                 b.output_file_id = self._id("file-")
-                self.files[b.output_file_id] = "".join(json.dumps({
+                if self.garble_line is not None and self.garble_line < len(ok):
+                    ok[self.garble_line] = dict(ok[self.garble_line], garbled=True)
+                    self.garble_line = None
+                self.files[b.output_file_id] = "".join(("{\"custom_id\": \"" + x["custom_id"] + "\", garbage\n")
+                    if x.get("garbled") else json.dumps({
                     "id": f"batch_req_{x['custom_id'][:8]}", "custom_id": x["custom_id"], "error": None,
                     "response": {"status_code": 200, "request_id": "req_fake", "body": x["payload"]}},
                     ensure_ascii=False) + "\n" for x in ok).encode()  # raw UTF-8, U+2028 included, as JSON allows

@@ -94,6 +94,15 @@ def test_expired_lines_retried_then_unscored(provider, srv, tmp_path, monkeypatc
     assert lost.score.reason == "batch expired" and judge.stats.to_dict()["failed_calls"] == {"batch expired": 1}
 
 
+def test_an_unreadable_output_line_costs_that_line_only(srv, tmp_path, monkeypatch):
+    srv.batch.garble_line = 1
+    judge = judge_for("openai", srv, tmp_path, monkeypatch, **FAST)
+    grades = judge.grade([(it, TEXT) for it in items(3)], progress=False)
+    # The garbled line is missing from the results: asked for again in a new batch, then fine.
+    assert all(g.scored for g in grades) and len(srv.batch.created) == 2 and srv.batch.lines == 3 + 1
+    assert judge.stats.to_dict()["batch_retried"] == 3  # its 3 gradings (one n=3 line)
+
+
 def test_requests_chunked_within_the_batch_limit(srv, tmp_path, monkeypatch):
     monkeypatch.setattr(OpenAIBatches, "max_requests", 2)
     judge = judge_for("openai", srv, tmp_path, monkeypatch, **FAST)

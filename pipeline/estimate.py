@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -42,9 +43,11 @@ def datagen_estimate(config: PipelineConfig, cmd: list[str]) -> dict:
     from skillmix.training.datagen import build_parser, run
 
     args = cmd[3:]  # after [python, -m, module]
-    if not Path(config.cache_path).is_file():  # do not create the cache just to look into it
-        args = args + ["--cache", "off"]
-    with _placeholder_keys():
+    with tempfile.TemporaryDirectory() as tmp, _placeholder_keys():
+        if not Path(config.cache_path).is_file():
+            # Do not create the cache just to look into it: an empty throwaway one (not "off", which
+            # batch mode refuses) stands in.
+            args = args + ["--cache", str(Path(tmp) / "empty.sqlite")]
         return run(build_parser().parse_args(args + ["--dry-run"]))
 
 

@@ -139,7 +139,7 @@ def test_a_changed_command_reruns_its_unit_only(tmp_path, monkeypatch):
     assert unit.status(tmp_path) == "todo"
 
 
-def test_batch_key_sends_datagen_and_the_eval_judge_through_batch_apis(tmp_path, monkeypatch):
+def test_batch_key_sends_datagen_and_the_eval_judge_through_batch_apis(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SKILLMIX_TINY_MODEL", str(tmp_path / "m"))
     monkeypatch.setenv("SKILLMIX_TINY_SERVER", "http://127.0.0.1:9/v1")
     online, batch = (plan(PipelineConfig.load("tiny", [f"out={tmp_path}", *extra])) for extra in ([], ["batch=true"]))
@@ -148,6 +148,22 @@ def test_batch_key_sends_datagen_and_the_eval_judge_through_batch_apis(tmp_path,
     evals = [next(u for u in units if u.stage == "eval") for units in (online, batch)]
     metadata = [json.loads(u.cmd[u.cmd.index("--metadata") + 1]) for u in evals]
     assert "batch" not in metadata[0]["judge_config"] and metadata[1]["judge_config"]["batch"] is True
+    # Its dry run: batch mode (which needs a cache) estimates without creating the pipeline's cache.
+    from skillmix.pipeline.cli import main as pipeline_main
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-dry")
+    config = tmp_path / "batch.yaml"
+    config.write_text(json.dumps({"out": str(tmp_path / "run"), "batch": True, "stages": ["datagen", "eval"],
+                                  "students": [{"name": "s", "model": "m"}],
+                                  "datagen": {"teacher": "openai:gpt-4o", "judge": "openai:gpt-4o", "k": [2], "pool": [5]},
+                                  "eval": {"judge": "openai:gpt-4o", "splits": ["heldout"], "k": [2], "limit": 2}}))
+    capsys.readouterr()
+    assert pipeline_main(["--config", str(config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{"):])
+    assert report["mode"] == "batch" and report["datagen"]["mode"] == "batch"
+    assert 0 < report["total_batch_cost_est_usd"] < report["total_cost_est_usd"]
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("override, message", [

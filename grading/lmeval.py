@@ -61,7 +61,14 @@ def _resolve(metadata: Mapping[str, Any]):
     from .judge import resolve_judge
 
     spec, config = _judge_config(metadata)
-    return resolve_judge(spec, config)
+    judge = resolve_judge(spec, config)
+    if judge.settings.batch and not judge.settings.batch_wait:
+        # lm-eval computes the metrics in the same run: a filter that does not wait grades nothing.
+        raise JudgeConfigError("batch_wait: false cannot work inside lm_eval (the metrics are computed in the same "
+                               "run, so every item would be unjudged). Generate with --predict_only --log_samples "
+                               "and grade the samples with skillmix-grade --batch --no-wait, or let the filter "
+                               "wait for its batches (batch_wait: true)")
+    return judge
 
 
 def load_dataset(split: str, k: int, n_items: int = DEFAULT_N, seed: int = DEFAULT_SEED, **metadata: Any):

@@ -74,3 +74,11 @@ def test_the_filter_waits_for_its_batches_when_the_judge_is_in_batch_mode(tiny_m
     row = results(tmp_path)["results"]["skillmix_heldout_k2"]
     assert row["unscored,judged"] == 0 and srv.calls == 0 and srv.batch.lines == 6
     assert "in_progress" in srv.batch.statuses
+
+
+def test_a_filter_told_not_to_wait_is_refused_before_generation(tiny_model, tmp_path):
+    metadata = json.dumps({"judge": "openai:gpt-4o", "judge_config": {"batch": True, "batch_wait": False}})
+    proc = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "skillmix_heldout_k2",
+                        "--metadata", metadata, *SHORT], tmp_path, {"OPENAI_API_KEY": FAKE_KEY})
+    assert proc.returncode != 0 and "batch_wait: false cannot work inside lm_eval" in proc.stderr
+    assert "--predict_only" in proc.stderr and "Running generate_until requests" not in proc.stderr

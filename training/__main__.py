@@ -16,17 +16,21 @@ import json
 import logging
 import sys
 
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, LoraSection, TrainConfig
 from .data import DataError, TemplateError
 
 
 def parser() -> argparse.ArgumentParser:
-    fields = "\n".join(f"  {f.name} (default {f.default if f.default is not dataclasses.MISSING else '[]'})"
-                       for f in dataclasses.fields(TrainConfig))
+    def default(f):
+        return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+    fields = "\n".join(f"  {f.name} (default {default(f)})" for f in dataclasses.fields(TrainConfig))
+    lora = ", ".join(f"lora.{f.name} (default {default(f)})" for f in dataclasses.fields(LoraSection))
     p = argparse.ArgumentParser(
         prog="skillmix-train", formatter_class=argparse.RawDescriptionHelpFormatter,
         description=__doc__, epilog="fields (set in the YAML or as key=value overrides; YAML syntax for "
-                                    "values, e.g. data=[a.jsonl,b.jsonl] bf16=true):\n" + fields)
+                                    "values, e.g. data=[a.jsonl,b.jsonl] bf16=true lora=true lora.r=8):\n"
+                                    + fields + "\n  LoRA (off unless lora is set): " + lora)
     p.add_argument("--config", help="YAML file of fields (e.g. training/configs/paper.yaml)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="override config fields")

@@ -209,3 +209,19 @@ def test_packed_logits_equal_unpacked_on_the_kernel_path_the_loop_uses(tiny_mode
                 alone = model(input_ids=torch.tensor([examples[j]["input_ids"]])).logits[0]
                 torch.testing.assert_close(logits[b, start:start + n], alone, atol=1e-4, rtol=1e-4)
                 start += n
+
+
+@pytest.mark.parametrize("kw, flatten, says", [
+    ({"attn_implementation": "flash_attention_2", "packing": True}, True, "varlen: packed rows"),
+    ({"attn_implementation": "flash_attention_2", "packing": False}, True, "varlen: one example per row"),
+    ({"attn_implementation": "sdpa", "packing": True}, False, "mask derived from the restarting position ids"),
+    ({"attn_implementation": "sdpa", "packing": True, "packing_attention": "block_mask"}, False, "fallback"),
+    ({"attn_implementation": "eager", "packing": False}, False, "rows padded to the longest"),
+])
+def test_attention_choice_is_stated(kw, flatten, says):
+    """The varlen kernels get micro-batches flattened into one row (transformers reads packed position
+    ids at batch 1 only); the others keep rows and say how examples are kept apart."""
+    from skillmix.training.model import choose_attention
+
+    impl, flat, why = choose_attention(TrainConfig.from_dict({"model": "m", "data": ["d"], **kw}).validate())
+    assert (impl, flat) == (kw["attn_implementation"], flatten) and says in why

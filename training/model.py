@@ -6,7 +6,8 @@ Attention with packing (``choose_attention``; the choice is logged and kept in t
 - ``flash_attention_2`` / ``flash_attention_3`` (``auto`` on a CUDA GPU with flash-attn installed): the
   collator flattens each micro-batch into one row without padding and the kernel runs varlen from
   the position ids that restart per example (transformers only reads packed position ids at batch 1,
-  as its ``DataCollatorWithFlattening`` produces); no mask is built.
+  as its ``DataCollatorWithFlattening`` produces); no mask is built. Unpacked runs get the same
+  padding-free layout (one example per row before flattening), so the paper's batch is unchanged.
 - ``sdpa`` / ``eager`` / ``flex_attention``: transformers derives a block-diagonal causal mask from the
   restarting position ids; sdpa then runs its masked kernel (memory-efficient or math), not flash.
 - ``packing_attention=block_mask``: the collator builds the 4D mask itself (fallback for model code
@@ -31,13 +32,14 @@ def choose_attention(config: TrainConfig) -> tuple[str | None, bool, str]:
         from transformers.utils import is_flash_attn_2_available
 
         impl = "flash_attention_2" if torch.cuda.is_available() and is_flash_attn_2_available() else "sdpa"
+    if impl in VARLEN and config.packing_attention != "block_mask":
+        rows = "packed rows" if config.packing else "one example per row (unpacked)"
+        return impl, True, (f"{impl} varlen: {rows}, each micro-batch flattened into one row, position ids "
+                            "restart per example, no mask and no padding")
     if not config.packing:
         return impl, False, f"{impl}: one example per row, rows padded to the longest (causal kernel)"
     if config.packing_attention == "block_mask":
         return impl, False, f"{impl}: packed rows with a 4D block-diagonal mask built by the collator (fallback)"
-    if impl in VARLEN:
-        return impl, True, (f"{impl} varlen: each micro-batch flattened into one row, position ids restart "
-                            "per example, no mask and no padding")
     hint = "" if impl == "flex_attention" else \
         " (not the flash kernel: on a GPU install flash-attn for attn_implementation=flash_attention_2)"
     return impl, False, f"{impl}: packed rows, block-diagonal mask derived from the restarting position ids{hint}"

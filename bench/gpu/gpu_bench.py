@@ -78,6 +78,7 @@ def cases() -> list[dict]:
     """name, skillmix-train overrides, accelerate launch config (optional), what it needs (optional)."""
     return [
         {"name": "full, unpacked, sdpa", "over": ["packing=false", "attn_implementation=sdpa"]},
+        {"name": "full, unpacked, auto attention", "over": ["packing=false", "attn_implementation=auto"]},
         {"name": "full, packed, auto attention", "over": ["packing=true", "attn_implementation=auto"]},
         {"name": "full, packed, sdpa (mask from position ids)", "over": ["packing=true", "attn_implementation=sdpa"]},
         {"name": "full, unpacked, Liger", "over": ["packing=false", "liger=true"], "needs": "liger"},

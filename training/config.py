@@ -66,7 +66,7 @@ class TrainConfig:
     # hardware switches
     bf16: bool = False
     gradient_checkpointing: bool = False
-    # auto: flash_attention_2 on a CUDA GPU with flash-attn installed (varlen packing), else sdpa; or
+    # auto: flash_attention_2 on a CUDA GPU with flash-attn installed in bf16 (varlen, padding-free), else sdpa; or
     # sdpa | eager | flash_attention_2 | flash_attention_3 | flex_attention | None (the model's default)
     attn_implementation: str | None = "auto"
     liger: bool = False  # Liger fused kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy); GPU, pip install liger-kernel

@@ -3,7 +3,7 @@ weights a LoRA checkpoint is saved as (so `lm_eval --model hf` loads it like any
 
 Attention with packing (``choose_attention``; the choice is logged and kept in the provenance):
 
-- ``flash_attention_2`` / ``flash_attention_3`` (``auto`` on a CUDA GPU with flash-attn installed): the
+- ``flash_attention_2`` / ``flash_attention_3`` (``auto`` on a CUDA GPU with flash-attn installed, in bf16): the
   collator flattens each micro-batch into one row without padding and the kernel runs varlen from
   the position ids that restart per example (transformers only reads packed position ids at batch 1,
   as its ``DataCollatorWithFlattening`` produces); no mask is built. Unpacked runs get the same
@@ -17,6 +17,7 @@ Attention with packing (``choose_attention``; the choice is logged and kept in t
 from __future__ import annotations
 
 import logging
+import os
 import torch
 
 from .config import ConfigError, TrainConfig
@@ -31,7 +32,9 @@ def choose_attention(config: TrainConfig) -> tuple[str | None, bool, str]:
     if impl == "auto":
         from transformers.utils import is_flash_attn_2_available
 
-        impl = "flash_attention_2" if torch.cuda.is_available() and is_flash_attn_2_available() else "sdpa"
+        # flash kernels take 16-bit activations only: bf16 here, or mixed precision from `accelerate launch`
+        half = config.bf16 or os.environ.get("ACCELERATE_MIXED_PRECISION") in ("bf16", "fp16")
+        impl = "flash_attention_2" if half and torch.cuda.is_available() and is_flash_attn_2_available() else "sdpa"
     if impl in VARLEN and config.packing_attention != "block_mask":
         rows = "packed rows" if config.packing else "one example per row (unpacked)"
         return impl, True, (f"{impl} varlen: {rows}, each micro-batch flattened into one row, position ids "

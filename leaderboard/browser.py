@@ -32,7 +32,10 @@ def cell_file(cid: str) -> str:
 def _task_job(samples: str, target: str, meta: dict) -> tuple[list[Item] | None, list[str]]:
     """Read one samples file and write its item script; the items come back without their texts."""
     warnings: list[str] = []
-    items = read_items(samples, warnings)
+    try:
+        items = read_items(samples, warnings)
+    except Exception as e:  # a shape no reader check foresaw: one file's warning, never the whole build
+        return None, [f"skipping samples file {samples}: {type(e).__name__}: {e}"]
     if items is None:
         return None, warnings
     cats = {s: category_of(s) for it in items for s in it.skills}

@@ -45,8 +45,7 @@ def plot_metric(rows: list[Row], metric: str, cols: dict[str, list[int]], out: P
             ax.set_xticks(ks)
         if not drawn:
             ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes, color="gray")
-        else:
-            ax.legend(fontsize=8, loc="best")
+    _legend(axes[0])
     axes[0][0].set_ylabel(METRIC_LABELS[metric])
     fig.suptitle(f"{METRIC_LABELS[metric]} vs k (mean ± stderr over items)")
     fig.tight_layout()
@@ -54,6 +53,17 @@ def plot_metric(rows: list[Row], metric: str, cols: dict[str, list[int]], out: P
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _legend(axes) -> None:
+    """One legend for the figure, right of the last panel: a model has one colour and marker in every
+    panel, and loc="best" (a search over positions for each panel) is most of a 20-row plot's time."""
+    handles: dict = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    if handles:
+        axes[-1].legend(list(handles.values()), list(handles), fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
 
 
 def _short(label: str, r: Row) -> str:
@@ -101,7 +111,7 @@ def plot_delta(rows: list[Row], metric: str, cols: dict[str, list[int]], out: Pa
         ax.set_xlabel("k (number of skills)")
         ax.set_xticks(cols[split])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
+    _legend(axes[0])
     axes[0][0].set_ylabel(f"Δ {METRIC_LABELS[metric]} vs baseline")
     fig.suptitle(f"Δ {METRIC_LABELS[metric]} vs the baseline, paired over shared items "
                  f"(95% paired bootstrap interval; filled = excludes 0)")

@@ -451,6 +451,7 @@ def test_task_with_every_item_unscored_shows_its_count_not_a_zero(runs):
 # ----------------------------------------------------------------------------- hostile files
 HOSTILE_NAME = '=HYPERLINK("http://x")</script><!--<script>alert(1)</script> | *x* \u2028end'
 HOSTILE_NOTE = "demo </script><!--<script> <b>bold</b> | pipe"
+HOSTILE_TEXT = "Answer </script><!--<script>alert(1)</script> \u2028 line \u2029 end"
 
 
 def test_hostile_files_are_skipped_by_name_and_field_and_the_rest_is_written(runs, tmp_path):
@@ -493,7 +494,18 @@ def test_hostile_files_are_skipped_by_name_and_field_and_the_rest_is_written(run
     # a model name and a note that try to end the page's script, add HTML to the Markdown, and run in a spreadsheet
     evil = copy.deepcopy(runs["api"])
     evil["config"]["model_args"] = {"model": HOSTILE_NAME}
-    put("evil", json.dumps(evil, ensure_ascii=False))
+    f_evil = put("evil", json.dumps(evil, ensure_ascii=False))
+    # its samples: an answer made to end the item script or the page, a raw U+2028, a broken verdict
+    lines = samples_of(runs["api_file"], "skillmix_heldout_k2")
+    v = json.loads(lines[0]["filtered_resps"][0])
+    v["generations"][0]["text"] = HOSTILE_TEXT
+    lines[0]["filtered_resps"] = [json.dumps(v, ensure_ascii=False)]
+    lines[1]["filtered_resps"] = ["{not json"]
+    ts = f_evil.name[len("results_"):-len(".json")]
+    (f_evil.parent / f"samples_skillmix_heldout_k2_{ts}.jsonl").write_text(
+        "\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    (f_evil.parent / f"samples_skillmix_heldout_k3_{ts}.jsonl").write_text(
+        "[" * 100_000, encoding="utf-8")
 
     out = tmp_path / "site"
     proc = subprocess.run([LEADERBOARD, str(d), "--out", str(out), "--note", HOSTILE_NOTE, "--baseline", "student-a"],
@@ -537,8 +549,9 @@ def test_hostile_files_are_skipped_by_name_and_field_and_the_rest_is_written(run
 
     html_text = (out / "index.html").read_text()
     script = html_text.split('<script type="application/json" id="leaderboard-data">', 1)[1].split("</script>", 1)[0]
-    assert "<" not in script and "\u2028" not in script and "Infinity" not in script and "NaN" not in script
-    data = json.loads(script)
+    assert "<" not in script and "\u2028" not in script
+    # strict JSON: a bare Infinity/NaN would fail here (a text search would hit the plots' base64)
+    data = json.loads(script, parse_constant=lambda c: pytest.fail(f"{c} in the page data"))
     assert HOSTILE_NAME in {r["model"] for r in data["rows"]}
 
     exe = chromium()
@@ -546,6 +559,19 @@ def test_hostile_files_are_skipped_by_name_and_field_and_the_rest_is_written(run
     assert {m for m, _ in board.rows} == {"student-a", "student-inf", "student-wrong", HOSTILE_NAME}
     proc = run_chromium(exe, tmp_path / "p2", "--dump-dom", (out / "index.html").as_uri())
     assert "demo &lt;/script&gt;&lt;!--&lt;script&gt; &lt;b&gt;bold&lt;/b&gt;" in proc.stdout  # the note, as text
+
+    # the hostile model's items: every line of the readable file shown, its texts as text; the unreadable file named
+    assert any("samples_skillmix_heldout_k3_" in line and "skipping samples file" in line for line in err.splitlines())
+    (row,) = [r for r in data["rows"] if r["model"] == HOSTILE_NAME]
+    cid = row["cells"]["heldout"]["2"]["items"]
+    script = (out / data["items"][cid]["file"]).read_text(encoding="ascii")  # ASCII: U+2028 escaped
+    assert "\\u2028" in script
+    page = browse(exe, tmp_path / "p3", f"{(out / 'index.html').as_uri()}#view=samples&cell={cid}")
+    assert [it["id"] for it in page.items] == [x["doc"]["id"] for x in lines]
+    assert page.items[1]["outcome"] == "unscored"  # the broken verdict: unscored, never a grade
+    proc = run_chromium(exe, tmp_path / "p4", "--virtual-time-budget=10000", "--dump-dom",
+                        f"{(out / 'index.html').as_uri()}#view=samples&cell={cid}")
+    assert "Answer &lt;/script&gt;&lt;!--&lt;script&gt;alert(1)&lt;/script&gt;" in proc.stdout
 
 
 # ----------------------------------------------------------------------------- skills, paired Δ, sample browser

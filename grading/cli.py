@@ -7,8 +7,9 @@
     skillmix-grade --judge openai:gpt-4o --batch --input runs/M/samples_skillmix_heldout_k3_<ts>.jsonl \
                    --output g.jsonl --results-dir runs/graded/     # after lm_eval --predict_only; leaderboard input
 
-Input lines are lm-eval samples (``doc`` with id/skills/topic/k, ``resps``: the generations,
-whose text after the last ``Answer:`` is graded) or ``{"id", "skills", "topic", "text"}``
+Input lines are lm-eval samples of either protocol (``doc`` with id/skills/topic/k; the final
+turn of each generation is graded, its text after the last ``Answer:``: two-turn samples keep
+both turns in the verdict, ``filtered_resps``, single-turn ones the reply in ``resps``) or ``{"id", "skills", "topic", "text"}``
 (an id may repeat: several generations of one item). Writes one line per (judge, text) to
 OUT and a summary to OUT.summary.json (also printed).
 """
@@ -92,33 +93,58 @@ def _item(d: Any, where: str) -> Item:
     return item
 
 
-def _strings(resps: Any) -> list[str]:
-    """The generations in ``resps``: a list (one per request) of lists (one per repeat)."""
+def _final_turns(obj: dict, where: str) -> list[str]:
+    """The reply to grade of each generation of an lm-eval sample: its last turn, never a draft.
+
+    Two-turn samples keep both turns of every repeat in the verdict (``filtered_resps``:
+    ``generations[*].turns``; lm-eval's own ``resps`` hold turn 1 only). Single-turn samples
+    are graded from ``resps`` (a list per request of one reply per repeat); an older two-turn
+    layout with ``[turn1, turn2]`` per repeat there is graded on its last element."""
+    verdict = _verdict_of(obj)
+    if verdict is not None and verdict.get("protocol") is not None:
+        gens = verdict.get("generations")
+        turns = [g.get("turns") if isinstance(g, dict) else None for g in gens] if isinstance(gens, list) else []
+        if not turns or not all(isinstance(t, list) and t and all(isinstance(x, str) for x in t) for t in turns):
+            raise InputError(f"{where}: the verdict in 'filtered_resps' ({verdict.get('protocol')}) has no "
+                             "generations[*].turns to grade (the replies were lost; re-run the task)")
+        return [t[-1] for t in turns]
+    resps = obj["resps"]
     out: list[str] = []
-    stack = [resps]
-    while stack:
-        x = stack.pop(0)
-        if isinstance(x, str):
-            out.append(x)
-        elif isinstance(x, list):
-            stack[:0] = x
-        else:
-            raise TypeError(type(x).__name__)
+    if not isinstance(resps, list):
+        raise InputError(f"{where}: 'resps' must be a list (one per request) of lists (one per generation)")
+    for request in resps:
+        if not isinstance(request, list):
+            raise InputError(f"{where}: 'resps' must hold lists of strings (found {type(request).__name__})")
+        for generation in request:
+            if isinstance(generation, list) and generation and all(isinstance(x, str) for x in generation):
+                out.append(generation[-1])  # [turn 1, turn 2]: the final turn
+            elif isinstance(generation, str):
+                out.append(generation)
+            else:
+                raise InputError(f"{where}: 'resps' must hold lists of strings (found {type(generation).__name__})")
     return out
 
 
+def _verdict_of(obj: dict) -> dict | None:
+    filtered = obj.get("filtered_resps")
+    first = filtered[0] if isinstance(filtered, list) and filtered else filtered
+    if isinstance(first, str):
+        try:
+            first = json.loads(first)
+        except json.JSONDecodeError:
+            return None
+    return first if isinstance(first, dict) else None
+
+
 def read_pairs(path: str | Path) -> list[tuple[Item, str]]:
-    """(item, text) pairs from an lm-eval samples file or a plain JSONL file."""
+    """(item, text) pairs from an lm-eval samples file (either protocol) or a plain JSONL file."""
     path = Path(path)
     pairs: list[tuple[Item, str]] = []
     for n, obj in iter_objects(path, InputError):
         where = f"{path}:{n}"
         if "doc" in obj and "resps" in obj:
             item = _item(obj["doc"], where)
-            try:
-                texts = _strings(obj["resps"])
-            except TypeError as e:
-                raise InputError(f"{where}: 'resps' must hold lists of strings (found {e})") from None
+            texts = _final_turns(obj, where)
             if not texts:
                 raise InputError(f"{where}: 'resps' has no generations")
             pairs.extend((item, extract_answer(t)) for t in texts)

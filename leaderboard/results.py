@@ -1,4 +1,4 @@
-"""Read lm-eval results JSONs (from ``lm_eval`` and ``skillmix-eval``) into flat SKILL-MIX entries.
+"""Read lm-eval results JSONs (``lm_eval --tasks skillmix_...``) into flat SKILL-MIX entries.
 
 One ``Entry`` = one SKILL-MIX task (split x k) of one results file. Everything the leaderboard
 shows comes from the results file itself, plus ``skillmix_provenance.json`` when the evaluated
@@ -18,7 +18,7 @@ from typing import Any
 from skillmix_tasks.protocol import METRICS, SPLITS  # constants only: the leaderboard reads files
 
 SPLIT_LABELS = {"train": "train", "heldout": "held-out", "all": "all"}
-TASK_RE = re.compile(r"^skillmix_(train|heldout|all)_k(\d+)$")
+TASK_RE = re.compile(r"^skillmix_(train|heldout|all)_k(\d+)(?:_single)?$")  # _single: the one-prompt variant
 PROVENANCE_FILE = "skillmix_provenance.json"  # written by skillmix.training.checkpoint
 _TS_RE = re.compile(r"results_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)")
 
@@ -38,7 +38,7 @@ class Stat:
 class Entry:
     model: str  # pretrained path/id (hf) or the API model name
     revision: str  # revision or hash when known, else ""
-    protocol: str  # "single-turn" (lm_eval) or "two-turn" (skillmix-eval)
+    protocol: str  # "two-turn" (skillmix_<split>_k<k>) or "single-turn" (..._single); configs.<task>.metadata.protocol
     judge: str  # judge spec string from the task metadata
     judge_prompt_version: str
     split: str
@@ -127,7 +127,8 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
     model_args = _model_args(config.get("model_args"))
     model = str(model_args.get("pretrained") or model_args.get("model") or data.get("model_name") or "").strip()
     revision = _revision(data, model_args)
-    protocol = str(config.get("protocol") or data.get("protocol") or "single-turn")
+    # Older skillmix-eval files said it once per file; lm_eval files say it per task (configs.<task>.metadata).
+    file_protocol = str(config.get("protocol") or data.get("protocol") or "single-turn")
     warnings: list[str] = []
     date = _date(data, file, warnings)
     provenance = read_provenance(model)
@@ -150,7 +151,7 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
         ns = n_samples.get(task)
         n = _count(ns.get("effective") if isinstance(ns, dict) else None, f"{file}: n-samples.{task}.effective", warnings)
         entries.append(Entry(
-            model=task_model, revision=revision, protocol=protocol,
+            model=task_model, revision=revision, protocol=str(meta.get("protocol") or file_protocol),
             judge=str(meta.get("judge") or "unknown judge"),
             judge_prompt_version=str(meta.get("judge_prompt_version") or ""),
             split=m.group(1), k=int(m.group(2)), task=task, stats=stats,

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from skillmix_tasks.dataclass_config import ConfigError, apply_overrides, build, read_yaml
-from skillmix_tasks.protocol import SPLITS
+from skillmix_tasks.protocol import PROTOCOLS, SPLITS
 
 from skillmix.grading.specs import JudgeConfigError, parse_spec
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-PROTOCOLS = ("single-turn", "two-turn")
 STAGES = ("datagen", "train", "eval", "leaderboard")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SHELL = {"split": "shell"}  # a string given for this list is a command line: "accelerate launch --num_processes 4"
@@ -63,9 +62,8 @@ class EvalSection:
     batch_size: str | None = None
     device: str | None = None
     limit: int | None = None  # items per task (a prefix of the 100); None: all
-    repeats: int | None = None  # two-turn generations per item (default 3, as published)
     gen_kwargs: str | None = None
-    args: list[str] = field(default_factory=list, metadata=SHELL)  # extra lm_eval / skillmix-eval flags
+    args: list[str] = field(default_factory=list, metadata=SHELL)  # extra lm_eval flags
 
 
 @dataclass

@@ -58,7 +58,7 @@ def eval_estimate(config: PipelineConfig) -> dict:
     n_grad, max_tokens = settings.n_gradings, settings.max_tokens
     # The gradings of a text go out ``per`` to a request (the API's n); the prompt is billed once a request.
     per = settings.choices_for(spec) if spec else 1
-    repeats = e.repeats if e.repeats is not None else GENERATIONS_PER_ITEM
+    repeats = GENERATIONS_PER_ITEM
     n_items = e.limit or 100
     models = eval_models(config)
     tasks = [(split, k) for split in e.splits for k in e.k]

@@ -3,7 +3,8 @@
 A unit is done when its stamp (``<out>/.pipeline/<id>.json``, written after the command exits 0)
 records the same command and its outputs exist. A re-run skips done units and re-runs a unit whose
 command changed; a killed unit runs again and resumes from what its CLI already wrote (the
-datagen/judge SQLite cache, the trainer's accelerate states, skillmix-eval's generation log).
+datagen/judge SQLite cache, the trainer's accelerate states; an lm_eval unit regenerates its
+sampled texts, but its judge calls come from the cache).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from skillmix_tasks.protocol import SINGLE_TURN
 
 from .config import PipelineConfig, resolve_config_path
 
@@ -148,16 +151,12 @@ def eval_units(config: PipelineConfig) -> list[Unit]:
         for protocol in e.protocols:
             for split in e.splits:
                 for k in e.k:
-                    task = f"skillmix_{split}_k{k}"
+                    # Both protocols are lm_eval tasks: skillmix_<split>_k<k> (two turns), ..._single (one prompt).
+                    task = f"skillmix_{split}_k{k}" + ("_single" if protocol == SINGLE_TURN else "")
                     out = config.root / "eval" / protocol / label / task
-                    common = ["--model", e.model, "--model_args", model_args, "--tasks", task,
-                              "--output_path", str(out), "--metadata", json.dumps(metadata, sort_keys=True)]
-                    if protocol == "single-turn":
-                        cmd = _py("lm_eval") + common + ["--log_samples", "--apply_chat_template"]
-                    else:
-                        cmd = _py("skillmix.grading.two_turn") + common
-                        if e.repeats is not None:
-                            cmd += ["--repeats", str(e.repeats)]
+                    cmd = _py("lm_eval") + ["--model", e.model, "--model_args", model_args, "--tasks", task,
+                                            "--output_path", str(out), "--metadata", json.dumps(metadata, sort_keys=True),
+                                            "--log_samples", "--apply_chat_template"]
                     for flag, value in (("--limit", e.limit), ("--batch_size", e.batch_size), ("--device", e.device),
                                         ("--gen_kwargs", e.gen_kwargs)):
                         if value is not None:

@@ -3,7 +3,8 @@
 lm-eval 0.4.13 has no entry point for task plugins, so ``skillmix_lmeval.pth`` imports this
 module at interpreter start. It only registers a meta-path finder (cheap, never imports
 lm_eval); when ``lm_eval.tasks.manager`` is loaded, ``TaskManager`` gets our task folder
-appended to its include path. Set ``SKILLMIX_NO_LMEVAL_HOOK=1`` to turn it off. Any error
+appended to its include path, and the grading layer's checks of a SKILL-MIX run (before the
+model loads) run when it is built. Set ``SKILLMIX_NO_LMEVAL_HOOK=1`` to turn it off. Any error
 here is swallowed: this runs inside every interpreter of the environment, pip included.
 """
 
@@ -23,6 +24,7 @@ def _patch(module) -> None:
     original = cls.__init__
 
     def __init__(self, *args, include_path=None, **kwargs):
+        _preflight()
         if include_path is None:
             paths = []
         elif isinstance(include_path, (list, tuple)):
@@ -37,6 +39,19 @@ def _patch(module) -> None:
     __init__.__wrapped__ = original  # type: ignore[attr-defined]
     cls.__init__ = __init__
     cls._skillmix_patched = True
+
+
+def _preflight() -> None:
+    """The ``lm_eval`` CLI builds its TaskManager before it loads the model: the lm-eval glue of the
+    grading layer checks a SKILL-MIX run there (judge, --apply_chat_template) and may stop it with
+    one message (SystemExit). Imported by name, and only now, so this module stays import-free."""
+    try:
+        import importlib
+
+        preflight = importlib.import_module("skillmix.grading.lmeval").preflight
+    except Exception:
+        return  # a broken install: the tasks' own checks still run before any generation
+    preflight()
 
 
 class _Finder:

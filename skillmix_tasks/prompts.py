@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .catalog import Catalog, Skill, default_catalog
+from .protocol import PROTOCOLS, SINGLE_TURN, TWO_TURN
 from .sampling import Item
 
 PROMPT_VERSION = "skillmix-prompts-v2"  # v2: positive scoring, a short grader system prompt
@@ -118,6 +119,15 @@ def student_single_turn(item: Item, catalog: Catalog | None = None) -> str:
         f"Keep the text as brief as you can while making each skill clearly visible in it. "
         f'Write the text after "Answer:", then explain how it shows each skill after "Explanation:".'
     )
+
+
+def first_prompt(item: Item, protocol: str = TWO_TURN, catalog: Catalog | None = None) -> str:
+    """The first (for single-turn: the only) student prompt of ``protocol``."""
+    if protocol == TWO_TURN:
+        return student_turn1(item, catalog)
+    if protocol == SINGLE_TURN:
+        return student_single_turn(item, catalog)
+    raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
 
 
 def grader_prompt(item: Item, text: str, catalog: Catalog | None = None) -> str:

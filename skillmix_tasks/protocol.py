@@ -6,6 +6,10 @@ of the generation settings are checked against these by tests/test_core_protocol
 
 from __future__ import annotations
 
+# The student protocols: the paper's two turns (write, then improve under the sentence cap) and the
+# one-prompt variant (the cap stated up front). Results and samples name the one they used.
+TWO_TURN, SINGLE_TURN = "two-turn", "single-turn"
+PROTOCOLS = (TWO_TURN, SINGLE_TURN)
 # Item splits: train skills x train topics, held-out x held-out, all x all.
 SPLITS = ("train", "heldout", "all")
 # Per-generation metrics, after the vote (scoring.generation_metrics).

@@ -31,6 +31,6 @@ def results(out: Path) -> dict:
 
 
 def samples(out: Path, task: str) -> list[dict]:
-    files = sorted(glob.glob(str(out / "**" / f"samples_{task}_*.jsonl"), recursive=True))
+    files = sorted(glob.glob(str(out / "**" / f"samples_{task}_[0-9]*.jsonl"), recursive=True))
     assert files, f"no samples for {task} under {out}"
     return [row for _, row in iter_objects(files[-1])]  # not splitlines(): texts may hold U+2028

@@ -30,7 +30,8 @@ def test_the_task_template_uses_the_protocol_generation_settings():
 
 def test_every_task_yaml_is_a_protocol_split_and_k():
     names = {p.stem for p in (ROOT / "skillmix_tasks" / "lmeval").glob("skillmix_*_k*.yaml")}
-    assert names == {f"skillmix_{s}_k{k}" for s in protocol.SPLITS for k in protocol.K_RANGE}
+    two_turn = {f"skillmix_{s}_k{k}" for s in protocol.SPLITS for k in protocol.K_RANGE}
+    assert names == two_turn | {f"{t}_single" for t in two_turn}  # the one-prompt variant of each
 
 
 def test_defaults_elsewhere_are_the_protocol_constants():

@@ -1,5 +1,5 @@
 """skillmix-pipeline: the bundled tiny config runs datagen -> train D(1), D(1,2), D(1,2,3) -> eval
-(both protocols, through the real lm_eval and skillmix-eval CLIs) -> leaderboard, offline, against a
+(both protocols, through the real lm_eval CLI) -> leaderboard, offline, against a
 local OpenAI-protocol server playing teacher and judge. A run killed mid-way resumes without
 repeating finished work; a finished run re-runs as all skips. Config errors name the field; the
 paper config's dry run prints its judge calls and cost and calls nothing."""
@@ -103,7 +103,7 @@ def test_tiny_pipeline_runs_end_to_end_resumes_after_a_kill_and_skips_when_done(
         (task,) = [t for t in data["results"] if t.startswith("skillmix_")]
         row = data["results"][task]
         assert 0.0 <= row["full_marks,judged"] <= 1.0 and row["unscored,judged"] == 0
-        protocols.add(data["config"].get("protocol", "single-turn"))
+        protocols.add(data["configs"][task]["metadata"]["protocol"])
     assert protocols == {"single-turn", "two-turn"}
     # The leaderboard: a row per (model, protocol), the fine-tuned ones with deltas against the base.
     board = (out / "leaderboard" / "leaderboard.md").read_text()

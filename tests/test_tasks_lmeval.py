@@ -22,18 +22,21 @@ def judge_env(srv):
     return {"SKILLMIX_JUDGE": f"openai-compatible:fake-judge@{srv.openai_url}"}
 
 
-def test_heldout_k3_on_a_hf_checkpoint_reports_three_metrics_with_stderr(tiny_model, judge_server, tmp_path):
-    proc = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "skillmix_heldout_k3",
+def test_heldout_k3_single_on_a_hf_checkpoint_reports_three_metrics_with_stderr(tiny_model, judge_server, tmp_path):
+    # The one-prompt variant needs no chat template (two turns: tests/test_tasks_two_turn.py).
+    task = "skillmix_heldout_k3_single"
+    proc = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", task,
                         "--limit", "3", "--log_samples", *SHORT], tmp_path, judge_env(judge_server))
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = results(tmp_path)
-    row = res["results"]["skillmix_heldout_k3"]
+    row = res["results"][task]
     for metric in ("full_marks", "all_skills", "skills_fraction"):
         assert 0.0 <= row[f"{metric},judged"] <= 1.0
         assert isinstance(row[f"{metric}_stderr,judged"], float)
     assert row["unscored,judged"] == 0
-    assert res["n-samples"]["skillmix_heldout_k3"]["effective"] == 3
-    meta = res["configs"]["skillmix_heldout_k3"]["metadata"]
+    assert res["n-samples"][task]["effective"] == 3
+    meta = res["configs"][task]["metadata"]
+    assert meta["protocol"] == "single-turn"
     assert meta["judge"].startswith("openai-compatible:fake-judge@") and meta["judge_prompt_version"]
     assert meta["judge_stats"]["gradings"] == 3 * 3 * 3 and meta["judge_stats"]["judged"] == 27
     assert judge_server.calls == 27  # 3 items x 3 generations x 3 gradings
@@ -41,7 +44,7 @@ def test_heldout_k3_on_a_hf_checkpoint_reports_three_metrics_with_stderr(tiny_mo
     cat = default_catalog()
     heldout_skills = {s.name for s in cat.skills_in("heldout")}
     heldout_topics = {t.name for t in cat.topics_in("heldout")}
-    rows = samples(tmp_path, "skillmix_heldout_k3")
+    rows = samples(tmp_path, task)
     assert len(rows) == 3
     for s in rows:
         assert set(s["doc"]["skills"]) <= heldout_skills and s["doc"]["topic"] in heldout_topics
@@ -53,26 +56,35 @@ def test_heldout_k3_on_a_hf_checkpoint_reports_three_metrics_with_stderr(tiny_mo
 
 
 def test_train_split_uses_only_train_skills_and_predict_only_needs_no_judge(tiny_model, tmp_path):
-    proc = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "skillmix_train_k2",
+    proc = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "skillmix_train_k2_single",
                         "--limit", "2", "--predict_only", *SHORT], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     cat = default_catalog()
     train_skills = {s.name for s in cat.skills_in("train")}
     train_topics = {t.name for t in cat.topics_in("train")}
-    rows = samples(tmp_path, "skillmix_train_k2")
+    rows = samples(tmp_path, "skillmix_train_k2_single")
     assert len(rows) == 2
     for s in rows:
         assert set(s["doc"]["skills"]) <= train_skills and s["doc"]["topic"] in train_topics
         assert json.loads(s["filtered_resps"][0])["status"] == "not judged"
 
 
-def test_missing_judge_fails_before_any_generation(tiny_model, tmp_path):
-    proc = run_lm_eval(["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "skillmix_heldout_k3",
-                        "--limit", "2"], tmp_path)
-    assert proc.returncode != 0
+def test_missing_judge_is_one_message_before_the_model_loads(tmp_path):
+    # The checkpoint does not exist: the message comes before lm_eval tries to load it.
+    proc = run_lm_eval(["--model", "hf", "--model_args", "pretrained=/nonexistent/model", "--apply_chat_template",
+                        "--tasks", "skillmix_heldout_k3,skillmix_train_k2_single", "--limit", "2"], tmp_path)
+    assert proc.returncode == 2
     err = proc.stderr
-    assert "no usable judge" in err and "SKILLMIX_JUDGE" in err and "openai-compatible:" in err and "hf:" in err
-    assert "Running generate_until requests" not in err
+    assert "no usable judge" in err and "skillmix_heldout_k3, skillmix_train_k2_single" in err
+    for way in ("SKILLMIX_JUDGE=", "--metadata '{\"judge\"", "--predict_only", "openai-compatible:", "hf:"):
+        assert way in err, way
+    assert "--judge " not in err  # lm_eval has no such flag
+    assert "Traceback" not in err and "Initializing hf model" not in err
+
+    # --predict_only needs no judge (the run then fails later, on the missing checkpoint)
+    proc = run_lm_eval(["--model", "hf", "--model_args", "pretrained=/nonexistent/model", "--apply_chat_template",
+                        "--tasks", "skillmix_heldout_k3", "--limit", "2", "--predict_only"], tmp_path)
+    assert "no usable judge" not in proc.stderr and "Initializing hf model" in proc.stderr
 
 
 def test_group_over_api_models_with_chat_template_and_unscored_items(judge_server, tmp_path):

@@ -7,6 +7,8 @@ stub that returns grades computed beforehand, so neither network latency nor rep
 (the judge's own work, benchmarked in judge_bench.py) is counted; the parse time of the
 same 4,500 replies is reported on its own line for completeness.
 
+The one-prompt docs (no turn 2 to generate); two_turn_bench.py measures the second turn.
+
 Run: python bench/tasks_bench.py        (target: overhead < 1 s for 500 docs)
 """
 
@@ -18,7 +20,7 @@ import time
 import skillmix.grading.lmeval as glue
 from skillmix.grading.judge import TextGrade
 from skillmix_tasks.lmeval.utils import build_docs, process_results
-from skillmix_tasks.prompts import criteria_for, extract_answer
+from skillmix_tasks.prompts import SINGLE_TURN, criteria_for, extract_answer
 from skillmix_tasks.sampling import Item
 from skillmix_tasks.scoring import parse_grading, score_generation
 
@@ -51,7 +53,7 @@ class StubJudge:
 def main() -> None:
     budget = 1.0
     t0 = time.perf_counter()
-    docs = [d for split, k in TASKS for d in build_docs(split, k, 100)]
+    docs = [d for split, k in TASKS for d in build_docs(split, k, 100, protocol=SINGLE_TURN)]
     t_docs = time.perf_counter() - t0
     resps = [[f"Answer: The hive hums {r}. Explanation: it does." for r in range(REPEATS)] for _ in docs]
 

@@ -213,7 +213,7 @@ def judge_filter(resps: list[list[str]], docs: list[dict]) -> list[str]:
     internals.check_version()
     task = internals.running_task()
     metadata = internals.task_metadata(task)
-    protocol = str(metadata.get(PROTOCOL_KEY) or TWO_TURN)
+    protocol = str(metadata.get(PROTOCOL_KEY) or (docs[0].get(PROTOCOL_KEY) if docs else None) or TWO_TURN)
     instances = internals.task_instances(task) if task is not None else []
     # Several ranks: lm-eval pads the last request of a rank with extra copies; keep the task's repeats.
     repeats = [getattr(inst, "repeats", None) or len(r) for inst, r in zip(instances, resps)] or [len(r) for r in resps]

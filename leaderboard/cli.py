@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="skillmix-leaderboard", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                   help="folders searched recursively for results_*.json (lm_eval / skillmix-eval --output_path), or files")
+                   help="folders searched recursively for results_*.json (lm_eval --output_path), or files")
     p.add_argument("--out", required=True, type=Path,
                    help="output folder: leaderboard.md, leaderboard.csv, published.csv, index.html, plot_<metric>.png")
     p.add_argument("--baseline", metavar="MODEL",

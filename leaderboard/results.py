@@ -154,7 +154,8 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
             model=task_model, revision=revision, protocol=str(meta.get("protocol") or file_protocol),
             judge=str(meta.get("judge") or "unknown judge"),
             judge_prompt_version=str(meta.get("judge_prompt_version") or ""),
-            split=m.group(1), k=int(m.group(2)), task=task, stats=stats,
+            # one task name for both protocols (skillmix_heldout_k3 and ..._single): the protocol says which
+            split=m.group(1), k=int(m.group(2)), task=f"skillmix_{m.group(1)}_k{m.group(2)}", stats=stats,
             n=n, unscored=unscored, date=date, file=file,
             model_source=str(data.get("model_source") or config.get("model") or ""),
             provenance=provenance if task_model == model else read_provenance(task_model)))

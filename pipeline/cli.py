@@ -6,7 +6,7 @@
 
 Stages: datagen (D_SKILL-MIX(k) by a teacher, graded) -> train (each student on each mixture, e.g.
 D(1), D(1,2), D(1,2,3)) -> eval (each student and checkpoint on skillmix_<split>_k<k>, single-turn
-lm_eval and/or the two-turn skillmix-eval) -> leaderboard. Each unit of work is a command of the
+lm_eval, either protocol) -> leaderboard. Each unit of work is a command of the
 project's own CLIs, printed before it runs; a unit whose outputs exist is skipped, so after a kill
 the same command picks up where it stopped. ``--config`` takes a YAML path or a bundled name
 (paper, tiny, quickstart); ``key=value`` overrides any field (dotted: eval.limit=5).

@@ -28,7 +28,15 @@ from skillmix.leaderboard.results import METRICS, load, newest
 TASKS = ["skillmix_heldout_k2", "skillmix_heldout_k3", "skillmix_train_k2", "skillmix_train_k3"]
 API_LIMIT = 12  # items per task for the API students (cheap); the tiny checkpoint runs 2
 LEADERBOARD = str(Path(sys.executable).with_name("skillmix-leaderboard"))
-SKILLMIX_EVAL = str(Path(sys.executable).with_name("skillmix-eval"))
+
+
+def canonical(results: dict) -> dict:
+    """A single-turn results file with its task names as the leaderboard reports them (no ``_single``)."""
+    out = copy.deepcopy(results)
+    for key in ("results", "configs", "n-samples", "versions", "higher_is_better"):
+        if isinstance(out.get(key), dict):
+            out[key] = {k.removesuffix("_single"): v for k, v in out[key].items()}
+    return out
 
 
 def topic_judge(salt: str, unscored: bool):
@@ -68,7 +76,7 @@ def better_judge(request):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two real lm_eval runs and a real skillmix-eval (two-turn) run in parallel, then a malformed file,
+    """Three real lm_eval single-turn runs and a real two-turn one in parallel, then a malformed file,
     a foreign results file and an older run of the API student with other numbers."""
     from tiny_model import build_tiny_model
 
@@ -90,18 +98,17 @@ def runs(tmp_path_factory):
         env = {"SKILLMIX_JUDGE": f"openai-compatible:fake-judge@{srv.openai_url}",
                "SKILLMIX_CACHE": str(root / f"{name}.sqlite")}
         limit = "2" if name == "hf" else str(API_LIMIT)
-        procs[name] = run_lm_eval([*args, "--tasks", ",".join(TASKS), "--limit", limit, "--log_samples"], out, env)
+        procs[name] = run_lm_eval([*args, "--tasks", ",".join(t + "_single" for t in TASKS), "--limit", limit,
+                                   "--log_samples"], out, env)
 
     def two_turn():
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+        env = {"SKILLMIX_JUDGE": f"openai-compatible:fake-judge@{api_srv.openai_url}",
                "SKILLMIX_CACHE": str(root / "two-turn.sqlite")}
-        env.pop("SKILLMIX_JUDGE", None)
-        procs["two-turn"] = subprocess.run(
-            [SKILLMIX_EVAL, "--model", "local-chat-completions", "--model_args",
+        (out / "two-turn").mkdir()
+        procs["two-turn"] = run_lm_eval(
+            ["--model", "local-chat-completions", "--apply_chat_template", "--model_args",
              f"model=student-a,base_url={api_srv.openai_url}/chat/completions,num_concurrent=4",
-             "--tasks", ",".join(TASKS[:2]), "--limit", "2", "--output_path", str(out / "two-turn" / "student-a"),
-             "--judge", f"openai-compatible:fake-judge@{api_srv.openai_url}"],
-            capture_output=True, text=True, env=env, timeout=600, cwd=root)
+             "--tasks", ",".join(TASKS[:2]), "--limit", "2", "--log_samples"], out / "two-turn", env)
 
     jobs = [threading.Thread(target=two_turn),
             threading.Thread(target=run, args=("api", [
@@ -130,7 +137,7 @@ def runs(tmp_path_factory):
     api_file = next(f for f in real if f.parent.name == "student-a")
     b_file = next(f for f in real if f.parent.name == "student-b")
     hf_file = next(f for f in real if f not in (api_file, b_file))
-    api = json.loads(api_file.read_text())
+    api = canonical(json.loads(api_file.read_text()))
 
     # An older run of the same student, judge and protocol: hidden unless --all. With a group row,
     # as lm_eval writes when run on the group skillmix_train.
@@ -156,9 +163,9 @@ def runs(tmp_path_factory):
     bad_task["results"]["skillmix_train_k2"]["full_marks,judged"] = "lots"
     (out / "student-bad").mkdir()
     (out / "student-bad" / "results_2024-05-01T10-00-00.000000.json").write_text(json.dumps(bad_task))
-    return {"root": root, "out": out, "api": api, "hf": json.loads(hf_file.read_text()), "ckpt": str(ckpt),
+    return {"root": root, "out": out, "api": api, "hf": canonical(json.loads(hf_file.read_text())), "ckpt": str(ckpt),
             "api_file": api_file, "hf_file": hf_file, "two": json.loads(two_file.read_text()),
-            "two_file": two_file, "b_file": b_file, "b": json.loads(b_file.read_text())}
+            "two_file": two_file, "b_file": b_file, "b": canonical(json.loads(b_file.read_text()))}
 
 
 # ----------------------------------------------------------------------------- reading

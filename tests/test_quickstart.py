@@ -68,7 +68,7 @@ def test_quickstart_runs_lm_eval_with_the_demo_judge_and_prints_the_table(tmp_pa
     results = list((tmp_path / "qs" / "eval" / "single-turn").glob("**/results_*.json"))
     assert len(results) == 1
     data = json.loads(results[0].read_text())
-    assert data["config"]["model"] == "hf" and data["results"]["skillmix_heldout_k3"]["unscored,judged"] == 1
+    assert data["config"]["model"] == "hf" and data["results"]["skillmix_heldout_k3_single"]["unscored,judged"] == 1
     # A second run finds everything done and only re-renders the page.
     again = subprocess.run([sys.executable, "-c", code, "--out", str(tmp_path / "qs"), "--limit", "1"],
                            env=env, capture_output=True, text=True, timeout=600)

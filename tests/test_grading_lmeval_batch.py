@@ -14,6 +14,8 @@ from grading_helpers import FAKE_KEY
 from lmeval_helpers import results, run_lm_eval
 from skillmix.grading.cli import main as grade_main
 from skillmix.leaderboard.results import load
+from skillmix_tasks.jsonl import iter_objects
+from skillmix_tasks.prompts import extract_answer
 
 SHORT = ["--gen_kwargs", "max_gen_toks=12", "--limit", "2", "--apply_chat_template"]
 
@@ -53,7 +55,12 @@ def test_predict_only_then_batch_grading_into_a_results_file_the_leaderboard_rea
     assert res["configs"]["skillmix_heldout_k2"]["metadata"]["judge"] == "openai:gpt-4o"
     assert res["config"]["model_args"]["pretrained"] == str(tiny_model)
 
+    # The two-turn protocol's final turn is what was graded, and the entry says which protocol made it.
+    finals = sorted(extract_answer(g["turns"][-1]) for _, row in iter_objects(samples)
+                    for g in json.loads(row["filtered_resps"][0])["generations"])
+    assert sorted(row["text"] for _, row in iter_objects(tmp_path / "g.jsonl")) == finals
     [entry] = load([graded]).entries
+    assert entry.protocol == "two-turn"
     assert (entry.judge, entry.task, entry.n, entry.unscored) == ("openai:gpt-4o", "skillmix_heldout_k2", 2, 0)
     assert entry.model == str(tiny_model) and entry.stats["full_marks"].value == row["full_marks,judged"]
 

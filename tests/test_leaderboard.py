@@ -208,9 +208,13 @@ def test_fixture_runs_differ_and_have_unscored_items(runs):
 
 
 def samples_of(results_file: Path, task: str) -> list[dict]:
-    """The samples lm-eval wrote beside a results file, read directly (no project code)."""
+    """The samples lm-eval wrote beside a results file, read directly (no project code); a single-turn
+    run's file carries its task's ``_single`` name."""
     ts = results_file.name[len("results_"):-len(".json")]
-    text = results_file.with_name(f"samples_{task}_{ts}.jsonl").read_text(encoding="utf-8")
+    f = results_file.with_name(f"samples_{task}_single_{ts}.jsonl")
+    if not f.is_file():
+        f = results_file.with_name(f"samples_{task}_{ts}.jsonl")
+    text = f.read_text(encoding="utf-8")
     return [json.loads(line) for line in text.split("\n") if line.strip()]
 
 

@@ -124,7 +124,7 @@ def _generation(g: dict, resp: Any) -> dict:
     """What the browser shows of one generation: graded text, turn-1 draft, rubric, explanations."""
     turns = g.get("turns")
     if not (isinstance(turns, list) and len(turns) == 2) and isinstance(resp, list) and len(resp) == 2:
-        turns = resp  # skillmix-eval logs each repeat as [turn 1, turn 2]
+        turns = resp  # files of the former skillmix-eval logged each repeat as [turn 1, turn 2]
     draft = str(turns[0]) if isinstance(turns, list) and len(turns) == 2 else None
     status = "scored" if g.get("status") == "scored" else "unscored"
     voted = g.get("voted")

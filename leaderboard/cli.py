@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import sys
 from pathlib import Path
 
 from skillmix_tasks.outputs import OutputPathError, check_output_dir
 
-from skillmix.leaderboard.browser import load_items
+from skillmix.leaderboard.browser import DATA_DIR, load_items
 from skillmix.leaderboard.paired import compare
 from skillmix.leaderboard.plots import delta_plot_name, plot_delta, plot_heatmaps, plot_metric, plot_name
 from skillmix.leaderboard.published import load_published
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         check_output_dir(args.out, files=OUTPUT_FILES, inputs=[d for d in args.run_dirs if Path(d).is_file()])
     except OutputPathError as e:
         print(f"skillmix-leaderboard: {e}", file=sys.stderr)
+        return 2
+    data_dir = args.out / DATA_DIR
+    if os.path.lexists(data_dir) and not data_dir.is_dir():
+        print(f"skillmix-leaderboard: {data_dir} is a file; the sample browser's folder goes there", file=sys.stderr)
         return 2
     loaded = load(args.run_dirs)
     for w in loaded.warnings:

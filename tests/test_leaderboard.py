@@ -863,3 +863,17 @@ def test_skills_view_and_screenshots_of_every_view(runs, site, tmp_path):
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, Path(keep) / f"leaderboard_{name}.png")
+
+
+def test_a_file_where_the_item_folder_goes_is_refused_before_any_work(tmp_path, capsys):
+    run = tmp_path / "runs" / "m"
+    run.mkdir(parents=True)
+    (run / "results_2024-01-01T00-00-00.json").write_text(json.dumps({
+        "results": {"skillmix_heldout_k2": {"full_marks,judged": 0.5, "unscored,judged": 0}},
+        "config": {"model_args": "model=m"}}))
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "data").write_text("not a folder")
+    assert main([str(tmp_path / "runs"), "--out", str(out)]) == 2
+    assert f"{out / 'data'} is a file" in capsys.readouterr().err
+    assert not (out / "index.html").exists()

@@ -26,7 +26,7 @@ TYPICAL_STUDENT_TEXT = "x" * 4 * 120  # a few sentences, ~120 tokens
 
 
 @contextlib.contextmanager
-def _placeholder_keys() -> Iterator[None]:
+def placeholder_keys() -> Iterator[None]:
     """A dry run makes no call, so a missing API key is not an error: clients are built with a
     placeholder that never leaves this process."""
     added = [v for v in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY") if not os.environ.get(v)]
@@ -43,7 +43,7 @@ def datagen_estimate(config: PipelineConfig, cmd: list[str]) -> dict:
     from skillmix.training.datagen import build_parser, run
 
     args = cmd[3:]  # after [python, -m, module]
-    with tempfile.TemporaryDirectory() as tmp, _placeholder_keys():
+    with tempfile.TemporaryDirectory() as tmp, placeholder_keys():
         if not Path(config.cache_path).is_file():
             # Do not create the cache just to look into it: an empty throwaway one (not "off", which
             # batch mode refuses) stands in.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import Counter
 from typing import Any, Iterable, Mapping
 
 from skillmix_tasks.lmeval.utils import protocol_of
@@ -32,9 +33,12 @@ from skillmix_tasks.sampling import DEFAULT_N, DEFAULT_SEED, Item
 from skillmix_tasks.scoring import METRICS, Unscored
 
 from . import lmeval_internals as internals
-from .specs import JudgeConfigError
+from .specs import JudgeConfigError, redact
 
 log = logging.getLogger(__name__)
+
+LOCAL_JUDGES = ("hf:", "openai-compatible:")  # a model of the user's own, which may not be able to grade
+MOST = 0.5  # a local judge that fails more than this share of its gradings is called out
 
 # --metadata keys the tasks read (everything else in metadata is ignored).
 JUDGE_KEY, JUDGE_CONFIG_KEY, PROTOCOL_KEY = "judge", "judge_config", "protocol"
@@ -236,10 +240,33 @@ def judge_filter(resps: list[list[str]], docs: list[dict]) -> list[str]:
     if judge is not None and every_rank is not None and task is not None and getattr(task, "config", None) is not None:
         stats = _sum_stats(every_rank)
         log.info("skillmix judge %s: %s", judge.spec, json.dumps(stats))
+        _warn_local_judge(judge.spec, stats)
         # Lands in the results JSON (configs.<task>.metadata) for the leaderboard.
         internals.set_task_metadata(task, {**metadata, PROTOCOL_KEY: protocol, "judge": judge.spec,
                                            "judge_prompt_version": PROMPT_VERSION, "judge_stats": stats})
+    _log_unscored(getattr(getattr(task, "config", None), "task", None) or "skillmix", verdicts)
     return verdicts
+
+
+def _log_unscored(name: str, verdicts: list[str]) -> None:
+    """Why items are unscored, in lm_eval's own output (its table shows only how many)."""
+    reasons = Counter()
+    for v in verdicts:
+        d = json.loads(v)
+        if d.get("status") == "unscored":
+            reasons[d.get("reason") or "unknown"] += 1
+    if reasons:
+        log.warning("skillmix %s: %d of %d items unscored (left out of the means): %s", name, sum(reasons.values()),
+                    len(verdicts), "; ".join(f"{r}: {n}" for r, n in reasons.most_common()))
+
+
+def _warn_local_judge(spec: str, stats: dict) -> None:
+    """A local judge that fails most gradings says so: its few scores are no real grading."""
+    total, failed = stats.get("gradings") or 0, sum((stats.get("unscored_gradings") or {}).values())
+    if spec.startswith(LOCAL_JUDGES) and total and failed / total > MOST:
+        log.warning("skillmix: the judge %s failed %d of %d gradings (%s); a model that cannot write the grading "
+                    "table is not a real grader, so treat these numbers as demo-grade", spec, failed, total,
+                    ", ".join(f"{r}: {n}" for r, n in Counter(stats.get("unscored_gradings") or {}).most_common()))
 
 
 def _conversations(task: Any, lm: Any, docs: list[dict], first: list[list[str]], protocol: str) -> list[list[list[str]]]:
@@ -255,13 +282,13 @@ def _judge_all(task, lm, docs, first, protocol, metadata) -> tuple[list[str], An
     try:
         turns = _conversations(task, lm, docs, first, protocol)
     except Exception as e:  # after generation nothing raises: the verdicts keep turn 1
-        log.exception("skillmix: turn 2 failed (%s); every item of this task is unscored", e)
+        log.exception("skillmix: turn 2 failed (%s); every item of this task is unscored", redact(str(e)))
         turns = [[[t] for t in doc_first] for doc_first in first]
         return [_verdict(d, protocol, t, None, "unscored", "turn 2 failed", "") for d, t in zip(docs, turns)], None, {}
     try:
         judge = _resolve(metadata)
     except Exception as e:
-        log.error("skillmix: the judge could not be set up (%s); every item is unscored", e)
+        log.error("skillmix: the judge could not be set up (%s); every item is unscored", redact(str(e)))
         return [_verdict(d, protocol, t, None, "unscored", "judge error", "") for d, t in zip(docs, turns)], None, {}
     pairs, owners = [], []
     for i, (doc, doc_turns) in enumerate(zip(docs, turns)):
@@ -272,7 +299,7 @@ def _judge_all(task, lm, docs, first, protocol, metadata) -> tuple[list[str], An
     try:
         grades = judge.grade(pairs)
     except Exception as e:
-        log.error("skillmix: judging failed (%s); every item is unscored", e)
+        log.error("skillmix: judging failed (%s); every item is unscored", redact(str(e)))
         verdicts = [_verdict(d, protocol, t, None, "unscored", "judge error", judge.spec) for d, t in zip(docs, turns)]
         return verdicts, judge, judge.stats.to_dict()
     per_doc: list[list] = [[] for _ in docs]

@@ -41,6 +41,8 @@ def cell_text(r: Row, metric: str, split: str, k: int) -> str:
     e = r.cells.get((split, k))
     if e is None:
         return ""
+    if not e.judged:
+        return f"not judged (n={e.n if e.n is not None else '?'})"
     s = e.stats[metric]
     text = _f(s.value) + ("" if s.stderr is None or s.value is None else f" ± {s.stderr:.3f}")
     text += f" (n={e.n if e.n is not None else '?'}, {e.unscored if e.unscored is not None else '?'} unscored)"
@@ -239,7 +241,7 @@ def page_data(rows: list[Row], cols: dict[str, list[int]], published: list[Publi
     for ri, r in enumerate(rows):
         cells: dict = {}
         for (split, k), e in r.cells.items():
-            c = {"n": e.n, "u": e.unscored, "flag": unscored_flag(e.n, e.unscored), "file": e.file,
+            c = {"n": e.n, "u": e.unscored, "flag": unscored_flag(e.n, e.unscored), "file": e.file, "nj": not e.judged,
                  "items": item_of.get((ri, e.task))}
             for m in METRICS:
                 s = e.stats[m]
@@ -568,10 +570,10 @@ __BANNER__
             var s = cell[state.metric];
             td.setAttribute("data-value", s.v === null ? "" : s.v);
             td.title = cell.file + (s.lo !== null ? "\n95% CI " + fmt(s.lo) + "–" + fmt(s.hi) : "");
-            td.appendChild(el("span", {"class": "v"}, fmt(s.v)));
+            td.appendChild(el("span", {"class": "v"}, cell.nj ? "not judged" : fmt(s.v)));
             if (s.se !== null && s.v !== null) td.appendChild(document.createTextNode(" ± " + fmt(s.se)));
-            var sub = el("div", {"class": "sub"}, "n=" + (cell.n === null ? "?" : cell.n) + ", " +
-                                 (cell.u === null ? "?" : cell.u) + " unscored");
+            var sub = el("div", {"class": "sub"}, "n=" + (cell.n === null ? "?" : cell.n) +
+                                 (cell.nj ? ", generated with --predict_only" : ", " + (cell.u === null ? "?" : cell.u) + " unscored"));
             if (cell.flag) {
               td.className += " flagged";
               sub.appendChild(el("span", {"class": "flag", title: "more than 5% of the items unscored: the mean rests on the scored ones only"}, " ⚠"));

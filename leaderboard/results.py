@@ -53,6 +53,7 @@ class Entry:
     provenance: dict[str, Any] | None = None
     items: list | None = None  # samples.Item of the task's samples file, when lm-eval logged one
     samples_file: str = ""
+    judged: bool = True  # False: a --predict_only run (generated, nothing judged); no metric values
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -138,7 +139,9 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
         if not m:
             continue  # foreign tasks and the group rows (skillmix_heldout, ...)
         try:
-            stats, unscored = _task_stats(row, f"{file}: results.{task}", warnings)
+            judged = not _predict_only_row(row)
+            stats, unscored = (_task_stats(row, f"{file}: results.{task}", warnings) if judged
+                               else ({m: Stat(None, None) for m in METRICS}, None))
         except Malformed as e:
             warnings.append(f"skipping task {task} in {file}: {e}")
             continue
@@ -152,7 +155,7 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
         n = _count(ns.get("effective") if isinstance(ns, dict) else None, f"{file}: n-samples.{task}.effective", warnings)
         entries.append(Entry(
             model=task_model, revision=revision, protocol=str(meta.get("protocol") or file_protocol),
-            judge=str(meta.get("judge") or "unknown judge"),
+            judge=str(meta.get("judge") or ("unknown judge" if judged else "not judged")), judged=judged,
             judge_prompt_version=str(meta.get("judge_prompt_version") or ""),
             # one task name for both protocols (skillmix_heldout_k3 and ..._single): the protocol says which
             split=m.group(1), k=int(m.group(2)), task=f"skillmix_{m.group(1)}_k{m.group(2)}", stats=stats,
@@ -160,6 +163,14 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
             model_source=str(data.get("model_source") or config.get("model") or ""),
             provenance=provenance if task_model == model else read_provenance(task_model)))
     return entries, warnings
+
+
+def _predict_only_row(row: Any) -> bool:
+    """A ``--predict_only`` run's task row: lm-eval's ``bypass`` placeholder and no SKILL-MIX metric."""
+    if not isinstance(row, dict):
+        return False
+    names = {key.split(",", 1)[0] for key in row if "," in key}
+    return bool(names) and names <= {"bypass", "bypass_stderr"}
 
 
 def _task_stats(row: Any, where: str, warnings: list[str]) -> tuple[dict[str, Stat], int | None]:

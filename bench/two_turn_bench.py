@@ -1,10 +1,12 @@
 """Wall time of the two-turn tasks against the one-prompt variant, same docs, same model, one process.
 
 A tiny local chat checkpoint (tests/tiny_model.py) is loaded once as lm-eval's ``hf`` model; the
-same TaskManager then runs ``skillmix_heldout_k3`` (two turns: turn 2 from the filter, batched)
-and ``skillmix_heldout_k3_single`` (one prompt) through ``lm_eval.simple_evaluate`` with
-``--predict_only`` (no judge: both protocols grade the same number of texts, so judging would add
-the same time to both), in alternating rounds; the medians are compared. Two turns generate twice
+same TaskManager then builds ``skillmix_heldout_k3`` (two turns: turn 2 from the filter, batched)
+and ``skillmix_heldout_k3_single`` (one prompt), and ``lm_eval.evaluator.evaluate`` runs each with
+the chat template, in output-only mode (metrics bypassed, as ``--predict_only``: no judge, since
+both protocols grade the same number of texts), in alternating rounds; the medians are compared.
+Timed: ``evaluate`` (generation, filters, metrics), not ``simple_evaluate``'s fixed set-up (model
+and task loading, environment report), which is the same for both. Two turns generate twice
 the tokens, so ~2x is the floor; the target is <= 2.3x (turn 2 batched, not per doc).
 
 Run: python bench/two_turn_bench.py [--limit 8] [--rounds 3] [--max-gen-toks 32]
@@ -25,6 +27,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Outside simple_evaluate the tasks check a judge when built; output-only mode never calls it.
+os.environ["SKILLMIX_JUDGE"] = "openai-compatible:unused@http://127.0.0.1:9/v1"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 TWO, ONE = "skillmix_heldout_k3", "skillmix_heldout_k3_single"
@@ -39,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     logging.disable(logging.WARNING)
 
-    import lm_eval
+    from lm_eval.evaluator import evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
     from tiny_model import build_tiny_model
@@ -49,10 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     manager = TaskManager()
 
     def run(task: str) -> float:
+        loaded = manager.load([task])
+        for obj in loaded["tasks"].values():  # what simple_evaluate does for --gen_kwargs and --predict_only
+            obj.set_config(key="generation_kwargs", value={"max_gen_toks": args.max_gen_toks}, update=True)
+            obj.override_metric(metric_name="bypass")
         start = time.perf_counter()
-        out = lm_eval.simple_evaluate(model=lm, tasks=[task], task_manager=manager, limit=args.limit,
-                                      predict_only=True, log_samples=True, apply_chat_template=True,
-                                      gen_kwargs=f"max_gen_toks={args.max_gen_toks}", bootstrap_iters=0)
+        out = evaluate(lm=lm, task_dict=loaded, limit=args.limit, log_samples=True, apply_chat_template=True,
+                       bootstrap_iters=0)
         wall = time.perf_counter() - start
         rows = out["samples"][task]
         turns = {len(g["turns"]) for r in rows for g in json.loads(r["filtered_resps"][0])["generations"]}

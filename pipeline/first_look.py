@@ -22,6 +22,7 @@ from skillmix_tasks.sentences import count_sentences
 # Judges whose cost the quickstart quotes (list prices in skillmix.grading.cost).
 COST_JUDGES = ("openai:gpt-4o-mini", "openai:gpt-4o", "anthropic:claude-sonnet-4-6", "openai:gpt-4")
 WIDTH = 100
+SHOWN_CHARS = 320  # of each text in the terminal
 
 
 def newest_samples(eval_dir: Path) -> Path | None:
@@ -43,8 +44,12 @@ def read_samples(path: Path) -> list[tuple[Item, dict, list[list[str]]]]:
     return rows
 
 
-def _quote(text: str, indent: str = "      ") -> str:
+def _quote(text: str, indent: str = "      ", limit: int = SHOWN_CHARS) -> str:
+    """A text on a few wrapped lines; a long one is cut (the samples file holds it whole)."""
     text = " ".join(text.split()) or "(empty)"
+    more = len(text) - limit
+    if more > 0:
+        text = text[:limit].rsplit(" ", 1)[0] + f" [... {more:,} more characters]"
     return textwrap.fill(f'"{text}"', WIDTH, initial_indent=indent, subsequent_indent=indent + " ")
 
 

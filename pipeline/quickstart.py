@@ -27,12 +27,14 @@ import time
 from pathlib import Path
 
 from skillmix_tasks.outputs import OutputPathError, check_output_dir
+from skillmix_tasks.protocol import GENERATION_MAX_TOKENS
 
 from . import first_look, smollm2
 from .cli import main as pipeline_main
 
 DEMO_NOTE = ("DEMO-GRADE: judged by SmolLM2-135M-Instruct itself, which is not a real grader; these numbers "
              "show the plumbing, not the model's skill. Set SKILLMIX_JUDGE (e.g. openai:gpt-4o) for a real judge.")
+QUICK_GEN_TOKS = 256  # per turn; SmolLM2 mostly writes until the cap, and the paper's 512 doubles the time
 NOT_JUDGED_NOTE = ("NOT JUDGED: no judge is configured, so this run generated both turns and graded nothing. "
                    "To judge it for real: SKILLMIX_JUDGE=openai:gpt-4o OPENAI_API_KEY=... bash scripts/quickstart.sh "
                    "(or anthropic:<model> with ANTHROPIC_API_KEY); the cached generations are not reused, "
@@ -47,6 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--judge", help="judge spec (default $SKILLMIX_JUDGE; none: generate without judging)")
     p.add_argument("--self-judge", action="store_true",
                    help="grade with SmolLM2 itself through the hf: backend (demo-grade: it cannot write a grading table)")
+    p.add_argument("--max-gen-toks", type=int, default=QUICK_GEN_TOKS,
+                   help=f"new tokens per turn (default {QUICK_GEN_TOKS}, for time; the paper's protocol: "
+                        f"{GENERATION_MAX_TOKENS})")
     p.add_argument("--model-dir", help="where the converted SmolLM2 folder is kept "
                    "(default $SKILLMIX_HOME/models or ~/.cache/skillmix/models)")
     return p.parse_args(argv)
@@ -73,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = args.self_judge
     # Override values are YAML; JSON is YAML and quotes paths and prose safely.
     overrides = [f"out={json.dumps(args.out)}", f"eval.limit={args.limit}",
+                 f"eval.gen_kwargs=max_gen_toks={args.max_gen_toks}",
                  "students=" + json.dumps([{"name": smollm2.NAME, "model": str(model)}])]
     if judge:
         overrides.append(f"eval.judge={json.dumps(judge)}")
@@ -81,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     if demo or not judge:
         overrides.append(f"leaderboard_note={json.dumps(DEMO_NOTE if demo else NOT_JUDGED_NOTE)}")
     what = f"judge {judge}" + (" [demo-grade]" if demo else "") if judge else "no judge: both turns generated, nothing judged"
-    print(f"== lm_eval --tasks skillmix_heldout_k3 (the paper's two turns, limit {args.limit}), {what}", flush=True)
+    cap = "" if args.max_gen_toks == GENERATION_MAX_TOKENS else (
+        f", turns cut at {args.max_gen_toks} new tokens for time: the paper's {GENERATION_MAX_TOKENS} with "
+        f"--max-gen-toks {GENERATION_MAX_TOKENS}")
+    print(f"== lm_eval --tasks skillmix_heldout_k3 (the paper's two turns, limit {args.limit}{cap}), {what}", flush=True)
     rc = pipeline_main(["--config", "quickstart", *overrides])
     if rc != 0:
         return rc

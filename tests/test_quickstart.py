@@ -54,11 +54,10 @@ def _quickstart(tmp_path, tiny_model, *args, env=None):
     takes minutes; its conversion is tested above), short generations to keep the suite quick."""
     code = ("import sys; from pathlib import Path; from skillmix.pipeline import smollm2, quickstart; "
             f"smollm2.hf_folder = lambda out=None: Path({str(tiny_model)!r}); "
-            "run = quickstart.pipeline_main; "
-            "quickstart.pipeline_main = lambda argv: run(argv + ['eval.gen_kwargs=max_gen_toks=24']); "
             "sys.exit(quickstart.main(sys.argv[1:]))")
     base = {k: v for k, v in os.environ.items() if not k.startswith("SKILLMIX_")}
-    return subprocess.run([sys.executable, "-c", code, "--out", str(tmp_path / "qs"), "--limit", "1", *args],
+    return subprocess.run([sys.executable, "-c", code, "--out", str(tmp_path / "qs"), "--limit", "1",
+                           "--max-gen-toks", "24", *args],
                           env={**base, **(env or {})}, capture_output=True, text=True, timeout=900)
 
 
@@ -67,6 +66,7 @@ def test_quickstart_without_a_judge_shows_what_is_real_and_judges_nothing(tmp_pa
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "the paper's two turns" in out and "no judge" in out and NOT_JUDGED_NOTE in out
+    assert "turns cut at 24 new tokens for time: the paper's 512 with --max-gen-toks 512" in out
     # Each item with its skills and topic, both turns of every repeat, and the checks code makes.
     item = sample_items("heldout", 3, 1)[0]
     assert f"{item.id}: {', '.join(item.skills)} | topic: {item.topic} | not judged" in out

@@ -34,7 +34,9 @@ def test_predict_only_then_batch_grading_into_a_results_file_the_leaderboard_rea
                         "--predict_only", "--log_samples", *SHORT], gen)
     assert proc.returncode == 0, proc.stderr[-3000:]
     [samples] = glob.glob(str(gen / "**" / "samples_skillmix_heldout_k2_*.jsonl"), recursive=True)
-    assert not load([gen]).entries  # a predict_only run is no leaderboard entry
+    [generated] = load([gen]).entries  # a predict_only run is a "not judged" row with no metric values
+    assert not generated.judged and generated.judge == "not judged" and generated.n == 2
+    assert all(s.value is None for s in generated.stats.values())
 
     for var in ("SKILLMIX_JUDGE", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(var, raising=False)

@@ -96,7 +96,7 @@ def test_tiny_pipeline_runs_end_to_end_resumes_after_a_kill_and_skips_when_done(
             [f"d_skillmix_k{k}.jsonl" for k in ks]
     # Every (model, protocol, task) has an lm-eval results file with the judged metrics.
     results = sorted((out / "eval").glob("*/*/*/**/results_*.json"))
-    assert len(results) == 4 * 2 * 2, [str(r) for r in results]
+    assert len(results) == 4 * 2 * 1, [str(r) for r in results]  # 4 models x 2 protocols x k=3
     protocols = set()
     for f in results:
         data = json.loads(f.read_text())
@@ -117,7 +117,7 @@ def test_tiny_pipeline_runs_end_to_end_resumes_after_a_kill_and_skips_when_done(
     third = _pipeline(out, env)
     assert third.returncode == 0, third.stderr[-3000:]
     assert "[run]  datagen" not in third.stdout and "[run]  train" not in third.stdout
-    assert "[run]  eval" not in third.stdout and third.stdout.count("[skip] eval") == 16
+    assert "[run]  eval" not in third.stdout and third.stdout.count("[skip] eval") == 8
     assert len(server.requests) == calls
 
 

@@ -151,12 +151,7 @@ class BatchAPI:
             anthropic = b.provider == "anthropic"
             n = 1 if anthropic else int(r["body"].get("n") or 1)
             request = {"path": "batch", "body": r["body"], "headers": {}}
-            actions = []
-            while len(actions) < n:
-                actions.append(srv._next_action(request))
-                if _fails(actions[-1]):
-                    actions = [actions[-1]]
-                    break
+            actions = srv._choice_actions(request, n)
             a = actions[0]
             status = a.status if a.status != 200 or not _fails(a) else 500
             if status != 200:

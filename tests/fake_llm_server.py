@@ -158,6 +158,15 @@ class FakeLLMServer:
                 return action
         return self.default
 
+    def _choice_actions(self, request: dict, n: int) -> list[Action]:
+        """One scripted action per choice of a request; a failing one stands for the whole request."""
+        actions: list[Action] = []
+        while len(actions) < n:
+            actions.append(self._next_action(request))
+            if _fails(actions[-1]):
+                return [actions[-1]]
+        return actions
+
 
 ThreadingHTTPServer.request_queue_size = 256  # many clients connect at once in the benchmark
 
@@ -214,12 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
             n, actions = 1, [Action(status=400, error_message="Only one completion choice is allowed")]
         else:
             n = 1 if srv.n_mode == "ignore" else n
-            actions = []
-            while len(actions) < n:
-                actions.append(srv._next_action(request))
-                if _fails(actions[-1]):
-                    actions = [actions[-1]]
-                    break
+            actions = srv._choice_actions(request, n)
         action = actions[0]
         if srv.latency or action.delay:
             time.sleep(srv.latency + action.delay)

@@ -37,8 +37,8 @@ DEMO_NOTE = ("DEMO-GRADE: judged by SmolLM2-135M-Instruct itself, which is not a
 QUICK_GEN_TOKS = 256  # per turn; SmolLM2 mostly writes until the cap, and the paper's 512 doubles the time
 NOT_JUDGED_NOTE = ("NOT JUDGED: no judge is configured, so this run generated both turns and graded nothing. "
                    "To judge it for real: SKILLMIX_JUDGE=openai:gpt-4o OPENAI_API_KEY=... bash scripts/quickstart.sh "
-                   "(or anthropic:<model> with ANTHROPIC_API_KEY); the cached generations are not reused, "
-                   "the judge calls are cached.")
+                   "(or anthropic:<model> with ANTHROPIC_API_KEY): the texts are generated again, and every judge "
+                   "call is cached, so a re-run pays nothing twice.")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

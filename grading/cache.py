@@ -94,18 +94,21 @@ class ReplyCache:
         return self.get_many([key]).get(key)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedReply]:
-        keys = list(keys)
-        out: dict[str, CachedReply] = {}
         self.flush()
+        rows = self._rows_for_keys("SELECT key, reply, finish_reason, input_tokens, output_tokens, created, elapsed "
+                                   "FROM replies WHERE key IN ({})", keys)
+        return {r[0]: CachedReply(*r[1:]) for r in rows}
+
+    def _rows_for_keys(self, sql: str, keys: Iterable[str]) -> list[tuple]:
+        """``sql`` (with ``{}`` where the key placeholders go) over ``keys`` in chunks within SQLite's
+        variable limit."""
+        keys = list(keys)
+        rows: list[tuple] = []
         with self._lock:
             for i in range(0, len(keys), 500):
                 chunk = keys[i: i + 500]
-                rows = self._conn.execute(
-                    f"SELECT key, reply, finish_reason, input_tokens, output_tokens, created, elapsed "
-                    f"FROM replies WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
-                for r in rows:
-                    out[r[0]] = CachedReply(*r[1:])
-        return out
+                rows += self._conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall()
+        return rows
 
     def put(self, key: str, *, namespace: str, spec: str, reply: str, finish_reason: str | None,
             input_tokens: int, output_tokens: int, elapsed: float | None = None) -> None:
@@ -160,16 +163,8 @@ class ReplyCache:
 
     def pending_batches(self, keys: Iterable[str]) -> dict[str, str]:
         """key -> id of the uncollected batch that will answer it."""
-        keys = list(keys)
-        out: dict[str, str] = {}
-        with self._lock:
-            for i in range(0, len(keys), 500):
-                chunk = keys[i: i + 500]
-                rows = self._conn.execute(
-                    f"SELECT l.key, l.batch_id FROM batch_lines l JOIN batches b ON b.id = l.batch_id "
-                    f"WHERE b.collected IS NULL AND l.key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
-                out.update(rows)
-        return out
+        return dict(self._rows_for_keys("SELECT l.key, l.batch_id FROM batch_lines l JOIN batches b ON b.id = l.batch_id "
+                                        "WHERE b.collected IS NULL AND l.key IN ({})", keys))
 
     def batch_lines(self, batch_id: str) -> dict[str, list[str]]:
         """custom id -> reply keys (in choice order) of a recorded batch."""

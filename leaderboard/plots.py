@@ -46,12 +46,26 @@ def plot_metric(rows: list[Row], metric: str, cols: dict[str, list[int]], out: P
         ax.grid(alpha=0.3)
         if ks:
             ax.set_xticks(ks)
+            ax.set_xlim(min(ks) - 0.5, max(ks) + 0.5)
         if not drawn:
-            ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes, color="gray")
+            ax.text(0.5, 0.5, _empty_reason(rows, split), ha="center", va="center", transform=ax.transAxes,
+                    color="gray")
     _legend(axes[0])
     axes[0][0].set_ylabel(METRIC_LABELS[metric])
     fig.suptitle(f"{METRIC_LABELS[metric]} vs k (mean ± stderr over items)")
     return _save(fig, out / plot_name(metric), dpi=110)
+
+
+def _empty_reason(rows: list[Row], split: str) -> str:
+    """Why a panel has no point: a run that judged nothing, or items all unscored, is not "no results"."""
+    cells = [e for r in rows for (s, _), e in r.cells.items() if s == split]
+    if not cells:
+        return "not measured"
+    if not any(e.judged for e in cells):
+        return "not judged\n(--predict_only: texts generated, nothing graded)"
+    if all(e.judged and e.n and e.unscored == e.n for e in cells if e.judged):
+        return "every item unscored\n(see the unscored reasons in the samples)"
+    return "no scores"
 
 
 class _Bars:

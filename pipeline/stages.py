@@ -170,7 +170,9 @@ def eval_units(config: PipelineConfig) -> list[Unit]:
 def leaderboard_unit(config: PipelineConfig) -> Unit:
     out = config.root / "leaderboard"
     cmd = _py("skillmix.leaderboard") + [str(config.root / "eval"), "--out", str(out)]
-    if config.students:
+    # the first student is the baseline once there is another row to compare (a second student, or
+    # the checkpoints trained from it); a lone row marked "baseline" says nothing
+    if config.students and (len(config.students) > 1 or "train" in config.stages):
         cmd += ["--baseline", config.students[0].model]
     if config.leaderboard_note:
         cmd += ["--note", config.leaderboard_note]

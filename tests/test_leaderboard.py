@@ -5,6 +5,7 @@ a foreign lm-eval results file, an older run and a two-turn run; the page checke
 from __future__ import annotations
 
 import copy
+import dataclasses
 import csv
 import json
 import os
@@ -453,6 +454,14 @@ def test_task_with_every_item_unscored_shows_its_count_not_a_zero(runs):
     assert e.model == "student-z" and e.unscored == API_LIMIT and all(e.stats[m].value is None for m in METRICS)
     (r,) = build_rows(entries)
     assert cell_text(r, "full_marks", "heldout", 3) == f"— (n={API_LIMIT}, {API_LIMIT} unscored) ⚠"  # 100% > 5%
+    # The plot's empty panel says why it is empty, not "no results".
+    from skillmix.leaderboard.plots import _empty_reason
+    only = copy.copy(r)
+    only.cells = {key: c for key, c in r.cells.items() if key == ("heldout", 3)}
+    assert _empty_reason([only], "heldout").startswith("every item unscored")
+    only.cells = {("heldout", 3): dataclasses.replace(e, judged=False)}
+    assert _empty_reason([only], "heldout").startswith("not judged")
+    assert _empty_reason([only], "train") == "not measured"
     e.unscored = 0  # 0% is not flagged; the cut is "above 5%"
     assert "⚠" not in cell_text(r, "full_marks", "heldout", 3)
     from skillmix.leaderboard.render import unscored_flag

@@ -2,21 +2,22 @@
 
 Scripts, not JSON files: a page opened from disk (file://) may load ``<script src>`` but not fetch()
 local files. Each script calls ``skillmixItems(id, data)`` with strict ASCII JSON (no raw U+2028, no
-Infinity/NaN). Reading a samples file and writing its script is one job per task, run in a pool of
-processes (the samples are most of a build's input); only the compact items come back.
+Infinity/NaN). Reading a samples file and writing its script is one job per task, run in the
+build's worker processes (the samples are most of a build's input); only the compact items come back.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
+
+from skillmix_tasks.jsonl import dumps_ascii
 
 from skillmix.leaderboard.samples import Item, read_items
 from skillmix.leaderboard.skills import category_of
 from skillmix.leaderboard.table import Row
+from skillmix.leaderboard.workers import Workers
 
 DATA_DIR = "data"
 
@@ -42,17 +43,15 @@ def _task_job(samples: str, target: str, meta: dict) -> tuple[list[Item] | None,
     payload = {**meta, "samples": samples, "categories": cats, "items": [
         {"id": it.id, "skills": it.skills, "topic": it.topic, "outcome": it.outcome, "reason": it.reason,
          "scores": it.scores, "sp": it.skill_points, "gens": it.generations} for it in items]}
-    cid = json.dumps(meta["id"])
-    # ensure_ascii: U+2028/U+2029 escaped; allow_nan=False: the readers keep only finite numbers
-    body = json.dumps(payload, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    Path(target).write_text(f"skillmixItems({cid},{body});\n", encoding="ascii")
+    # ASCII (U+2028/U+2029 escaped) and finite numbers only: the readers keep only finite numbers
+    Path(target).write_text(f"skillmixItems({dumps_ascii(meta['id'])},{dumps_ascii(payload)});\n", encoding="ascii")
     return [replace(it, generations=[]) for it in items], warnings
 
 
-def load_items(rows: list[Row], out: Path, workers: int | None = None) -> tuple[dict[str, dict], list[str]]:
-    """Read the samples beside every shown result (into ``entry.items``) and write the item scripts.
-
-    Returns the page's index (id -> file, row, task, n) and the warnings of unreadable samples."""
+def start_items(rows: list[Row], out: Path, workers: Workers) -> Callable[[], tuple[dict[str, dict], list[str]]]:
+    """Start reading the samples beside every shown result and writing the item scripts in the
+    workers; the returned call waits, fills ``entry.items`` and gives the page's index (id -> file,
+    row, task, n) and the warnings of unreadable samples."""
     d = out / DATA_DIR
     d.mkdir(parents=True, exist_ok=True)
     for old in d.glob("items_*.js"):  # a rebuild never leaves another run's items behind
@@ -65,17 +64,17 @@ def load_items(rows: list[Row], out: Path, workers: int | None = None) -> tuple[
                 meta = {"id": cid, "row": r.label, "model": r.model, "protocol": r.protocol, "judge": r.judge,
                         "task": e.task, "split": split, "k": k}
                 jobs.append((ri, e, cid, (e.samples_file, str(out / cell_file(cid)), meta)))
-    workers = workers or min(len(jobs), os.cpu_count() or 1, 8)
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            done = list(pool.map(_task_job, *zip(*[j[3] for j in jobs]), chunksize=4))
-    else:
-        done = [_task_job(*j[3]) for j in jobs]
-    index: dict[str, dict] = {}
-    warnings: list[str] = []
-    for (ri, e, cid, _), (items, w) in zip(jobs, done):
-        warnings.extend(w)
-        e.items = items
-        if items is not None:
-            index[cid] = {"file": cell_file(cid), "row": ri, "task": e.task, "split": e.split, "k": e.k, "n": len(items)}
-    return index, warnings
+    pending = workers.map(_task_job, *zip(*[j[3] for j in jobs]), chunksize=4) if jobs else list
+
+    def collect() -> tuple[dict[str, dict], list[str]]:
+        index: dict[str, dict] = {}
+        warnings: list[str] = []
+        for (ri, e, cid, _), (items, w) in zip(jobs, pending()):
+            warnings.extend(w)
+            e.items = items
+            if items is not None:
+                index[cid] = {"file": cell_file(cid), "row": ri, "task": e.task, "split": e.split, "k": e.k,
+                              "n": len(items)}
+        return index, warnings
+
+    return collect

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from skillmix_tasks.outputs import OutputPathError, check_output_dir
 
-from skillmix.leaderboard.browser import DATA_DIR, load_items
-from skillmix.leaderboard.paired import compare
-from skillmix.leaderboard.plots import delta_plot_name, plot_delta, plot_heatmaps, plot_metric, plot_name
+from skillmix.leaderboard.browser import DATA_DIR, start_items
+from skillmix.leaderboard.paired import compare, warm_up
+from skillmix.leaderboard.plots import (delta_plot_name, plot_delta, plot_heatmaps, plot_metric, plot_name,
+                                        row_labels)
 from skillmix.leaderboard.published import load_published
 from skillmix.leaderboard.render import (index_html, markdown, page_data, write_csv, write_published_csv,
                                          write_skills_csv)
@@ -23,6 +24,7 @@ from skillmix.leaderboard.results import METRICS, load
 from skillmix.leaderboard.samples import samples_beside
 from skillmix.leaderboard.skills import skill_table
 from skillmix.leaderboard.table import BaselineError, build_rows, columns, set_baseline
+from skillmix.leaderboard.workers import Workers
 
 OUTPUT_FILES = ("leaderboard.md", "leaderboard.csv", "published.csv", "index.html", "skills.csv",
                 "heatmap_categories.png", "heatmap_skills.png",
@@ -45,11 +47,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--published", type=Path, help="published reference numbers (YAML; default: the bundled file)")
     p.add_argument("--note", help="a line shown above the tables (e.g. that the judge is a demo, not a real grader)")
     p.add_argument("--no-published", action="store_true", help="leave out the published reference rows")
+    p.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="worker processes reading samples files and drawing heatmaps (default: the CPUs, at "
+                        "most 8; 1: everything in this process)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        print(f"skillmix-leaderboard: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+        return 2
     for d in args.run_dirs:
         if not Path(d).exists():
             print(f"skillmix-leaderboard: {d} does not exist", file=sys.stderr)
@@ -82,27 +90,32 @@ def main(argv: list[str] | None = None) -> int:
             e.samples_file = str(f) if f is not None else ""
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    items, sample_warnings = load_items(rows, out)
+    cols = columns(rows)
+    plots = {}
+    with Workers(args.jobs) as workers:
+        # The workers read the samples while this process draws what needs only the results.
+        pending_items = start_items(rows, out, workers)
+        for m in METRICS:
+            plots[m] = _data_uri(plot_metric(rows, m, cols, out))
+        warm_up(rows)
+        items, sample_warnings = pending_items()
+        skills = skill_table(rows)
+        heatmaps = workers.submit(plot_heatmaps, row_labels(rows), skills, out) if skills else list
+        compare(rows)
+        for m in METRICS:
+            delta = plot_delta(rows, m, cols, out)
+            if delta is not None:
+                plots[f"delta_{m}"] = _data_uri(delta)
+        for png in heatmaps():
+            plots[png.stem] = _data_uri(png)
     for w in sample_warnings:
         print(f"warning: {w}", file=sys.stderr)
     warnings = loaded.warnings + sample_warnings
-    compare(rows)
-    skills = skill_table(rows)
-    cols = columns(rows)
     published = [] if args.no_published else load_published(args.published)
     metrics = [args.metric] if args.metric else list(METRICS)
-
-    plots = {}
-    for m in METRICS:
-        plots[m] = _data_uri(plot_metric(rows, m, cols, out))
-        delta = plot_delta(rows, m, cols, out)
-        if delta is not None:
-            plots[f"delta_{m}"] = _data_uri(delta)
     for stale in [] if skills else [out / "heatmap_categories.png", out / "heatmap_skills.png", out / "skills.csv"]:
         stale.unlink(missing_ok=True)
     if skills:
-        for png in plot_heatmaps(rows, skills, out):
-            plots[png.stem] = _data_uri(png)
         write_skills_csv(rows, skills, out / "skills.csv")
     (out / "leaderboard.md").write_text(
         markdown(rows, cols, metrics, published, loaded.files, warnings, args.baseline, args.note, skills),

@@ -50,6 +50,13 @@ def paired_intervals(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> tuple[np
     return np.atleast_1d(res.confidence_interval.low), np.atleast_1d(res.confidence_interval.high)
 
 
+def warm_up(rows: list[Row]) -> None:
+    """Import scipy.stats (about a second) ahead, while the workers still read the samples, when
+    there is a baseline to compare with."""
+    if any(r.baseline is not None and not r.is_baseline for r in rows):
+        from scipy import stats  # noqa: F401
+
+
 def compare(rows: list[Row]) -> None:
     """Fill ``row.paired[(split, k, metric)]`` for every row that has a baseline and samples on both sides."""
     jobs: dict[int, list] = {}  # shared n -> [(row, key, x, y)]; one bootstrap call per n

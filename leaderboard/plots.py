@@ -194,28 +194,33 @@ def _heatmap(grid, xlabels, ylabels, title: str, size: tuple[float, float], path
     return _save(fig, path, dpi=dpi)
 
 
-def plot_heatmaps(rows: list[Row], table, out: Path) -> list[Path]:
+def row_labels(rows: list[Row]) -> list[str]:
+    """Each row as the plots name it (legends, heatmap axes)."""
+    return [_short(r.label, r) for r in rows]
+
+
+def plot_heatmaps(labels: list[str], table, out: Path) -> list[Path]:
     """heatmap_categories.png (rows x categories, train categories left of the line, held-out right)
-    and heatmap_skills.png (skills x rows), each cell the share of items that earned the point."""
+    and heatmap_skills.png (skills x rows), each cell the share of items that earned the point.
+    Takes the rows' labels, not the rows: it runs in a worker process while the main one compares."""
     import numpy as np
 
     from skillmix.leaderboard.skills import TRAIN_CATEGORIES, categories_present
 
-    labels = [_short(r.label, r) for r in rows]
     cats = categories_present(table)
 
     def rate(tally) -> float:
         return tally.rate if tally is not None and tally.items else np.nan
 
     n_train = sum(c in TRAIN_CATEGORIES for c in cats)
-    by_cat = np.array([[rate(table.per_row_category[i].get(c)) for c in cats] for i in range(len(rows))], dtype=float)
-    by_skill = np.array([[rate(table.per_row[i].get(s)) for i in range(len(rows))] for s in table.skills], dtype=float)
+    by_cat = np.array([[rate(table.per_row_category[i].get(c)) for c in cats] for i in range(len(labels))], dtype=float)
+    by_skill = np.array([[rate(table.per_row[i].get(s)) for i in range(len(labels))] for s in table.skills], dtype=float)
     return [
         _heatmap(by_cat, [("train: " if c in TRAIN_CATEGORIES else "held-out: ") + c for c in cats], labels,
                  "Skill points earned, per category (train | held-out)",
-                 (1.1 * len(cats) + 3.5, 0.42 * len(rows) + 2.2), out / "heatmap_categories.png", annotate=True,
+                 (1.1 * len(cats) + 3.5, 0.42 * len(labels) + 2.2), out / "heatmap_categories.png", annotate=True,
                  xrot=35, fonts=(8, 8), vline=n_train - 0.5 if 0 < n_train < len(cats) else None),
         _heatmap(by_skill, labels, [f"{s} ({table.category[s]})" for s in table.skills], "Skill points earned, per skill",
-                 (0.5 * len(rows) + 4.5, 0.16 * len(table.skills) + 2.5), out / "heatmap_skills.png", annotate=False,
+                 (0.5 * len(labels) + 4.5, 0.16 * len(table.skills) + 2.5), out / "heatmap_skills.png", annotate=False,
                  xrot=45, fonts=(7, 6), dpi=90),
     ]

@@ -9,13 +9,12 @@ lm-eval's ``resps`` as [draft, final] pairs. Missing fields read as absent, neve
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillmix_tasks.jsonl import iter_objects
+from skillmix_tasks.jsonl import iter_objects, loads
 
 OUTCOMES = ("full marks", "all skills", "missed skills", "unscored", "not judged")
 _RESULTS_TS = re.compile(r"^results_(.+)\.json$")
@@ -81,7 +80,7 @@ def _verdict(line: dict) -> dict:
         first = first[0]
     if isinstance(first, str):
         try:
-            v = json.loads(first)
+            v = loads(first)
         except (ValueError, RecursionError):
             return {}
         return v if isinstance(v, dict) else {}

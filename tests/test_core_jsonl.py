@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from skillmix_tasks.jsonl import iter_objects
+from skillmix_tasks.jsonl import dumps_ascii, iter_objects, loads
 
 SEPARATORS = "a\u2028b\u2029c\u0085d\x1ce"  # str.splitlines() splits at each of them; JSON does not
 
@@ -51,3 +51,40 @@ def test_batch_results_with_a_raw_line_separator_are_read_whole(provider, fake_s
     judge = judge_for(provider, fake_server, tmp_path, monkeypatch, batch=True, batch_poll_interval=0.01)
     [grade] = judge.grade([(items(1)[0], TEXT)], progress=False)
     assert grade.scored and all("\u2028" in r for r in grade.replies), grade.score
+
+
+# What the standard library alone accepts (NaN, infinities, lone surrogate escapes, integers over
+# 64 bits, deep nesting) must read as it does there; the fast parser takes the rest.
+ODD_JSON = ['{"x": NaN, "y": -Infinity}', '"\\ud800 lone"', '[123456789012345678901234567890]',
+            '[' * 500 + ']' * 500, '[18446744073709551616, -9223372036854775809, 1234567890123456789]', '{"a": "x\u2028y \U0001F600", "b": 1e400, "c": 0.1, "a": 2}', '[]']
+
+
+@pytest.mark.parametrize("text", ODD_JSON)
+def test_loads_reads_what_the_standard_library_reads(text):
+    a, b = loads(text), json.loads(text)
+    assert json.dumps(a) == json.dumps(b)
+
+
+def test_loads_deep_nesting_fails_as_the_standard_library_does():
+    with pytest.raises(RecursionError):
+        loads("[" * 100_000 + "]" * 100_000)
+
+
+def test_loads_errors_are_the_standard_librarys():
+    with pytest.raises(json.JSONDecodeError) as e:
+        loads('{"a": }')
+    assert e.value.colno == 7
+
+
+@pytest.mark.parametrize("obj", [
+    {"t": "a\u2028b\u2029c </script> \U0001F600 é \x00 \"q\"", "n": [1, 2.5, -0.0, 10**18], "z": None, "b": True},
+    {"lone": "\ud800x"},  # orjson refuses a lone surrogate; the standard library writes it escaped
+    ["plain"]])
+def test_dumps_ascii_is_ascii_and_reads_back_the_same(obj):
+    text = dumps_ascii(obj)
+    assert text.isascii() and "\u2028" not in text
+    assert json.loads(text) == obj
+
+
+def test_dumps_ascii_writes_non_finite_numbers_as_null():
+    assert json.loads(dumps_ascii({"x": float("nan"), "y": float("inf"), "z": 1.0})) == {"x": None, "y": None, "z": 1.0}

@@ -886,3 +886,18 @@ def test_a_file_where_the_item_folder_goes_is_refused_before_any_work(tmp_path, 
     assert main([str(tmp_path / "runs"), "--out", str(out)]) == 2
     assert f"{out / 'data'} is a file" in capsys.readouterr().err
     assert not (out / "index.html").exists()
+
+
+def test_one_process_build_writes_what_the_worker_build_writes(runs, site, tmp_path):
+    """--jobs 1 runs every job in the main process (and the default, the pool, ran in the fixture)."""
+    out = tmp_path / "serial"
+    assert main([str(runs["out"]), "--out", str(out), "--baseline", "student-a", "--jobs", "1"]) == 0
+    pool = site["out"]
+    for name in ("leaderboard.md", "leaderboard.csv", "skills.csv"):
+        a, b = ((d / name).read_text(encoding="utf-8") for d in (out, pool))
+        assert re.sub(r"Generated [0-9: -]+", "", a) == re.sub(r"Generated [0-9: -]+", "", b), name
+    scripts = sorted(p.name for p in (pool / "data").glob("*.js"))
+    assert scripts and scripts == sorted(p.name for p in (out / "data").glob("*.js"))
+    assert all((out / "data" / s).read_bytes() == (pool / "data" / s).read_bytes() for s in scripts)
+    assert {p.name for p in out.glob("*.png")} == {p.name for p in pool.glob("*.png")}
+    assert main([str(runs["out"]), "--out", str(out), "--jobs", "0"]) == 2

@@ -37,6 +37,11 @@ class CallResult:
     finish_reason: str | None = None
 
 
+# Failures every later request of the run would repeat (a wrong key, a model or URL that does not
+# exist): after the first, the rest are unscored with that reason without being sent.
+REFUSALS = ("auth error", "http 403", "http 404")
+
+
 @dataclass
 class CallStats:
     """What the calls did; cumulative over the life of a completer / judge."""
@@ -49,6 +54,7 @@ class CallStats:
     batches: int = 0  # provider batches submitted (their lines count as calls)
     batched: int = 0  # usable replies that came through a batch (counted in judged too)
     batch_retried: int = 0  # lines put into a new batch after expiring or a retryable error
+    not_sent: int = 0  # requests not sent after the backend refused the key, the model or the URL (in failed too)
     usage: Usage = field(default_factory=Usage)
     cost: float | None = 0.0  # None: the judge has no known price
 
@@ -77,6 +83,7 @@ class CachedCompleter:
         # Cleared for good when the server refuses ``n`` or ignores it.
         self._choices_ok = self.choices_per_call > 1 and getattr(backend, "supports_choices", False)
         self._sems: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
+        self._refused: BackendError | None = None  # set by the first refusal every later request would get
 
     @property
     def samples_per_request(self) -> int:
@@ -166,6 +173,11 @@ class CachedCompleter:
         n = len(keys)
         completions = None
         async with self._semaphore():
+            if self._refused is not None:  # a wrong key, model or URL: the rest would fail the same way
+                self.stats.failed[self._refused.reason] += n
+                self.stats.not_sent += n
+                return [CallResult(None, Unscored(self._refused.reason, f"not sent after an earlier refusal: "
+                                                                       f"{self._refused.detail}")) for _ in keys]
             estimate = self._estimate(messages, max_tokens, n)
             # Not sent (so one request a sample, below) if the server turned ``n`` down while this
             # request waited, or if the budget cannot take n samples at once.
@@ -186,6 +198,8 @@ class CachedCompleter:
                 except BackendError as e:
                     if self.budget is not None:
                         self.budget.settle(estimate, 0.0)
+                    if e.reason in REFUSALS:
+                        self._refused = e
                     if n == 1 or e.reason not in ("http 400", "http 422"):
                         self.stats.failed[e.reason] += n
                         return [CallResult(None, Unscored(e.reason, e.detail)) for _ in keys]

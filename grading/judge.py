@@ -89,7 +89,7 @@ class JudgeStats:
             s = completer.stats
             out.update(calls=s.calls, judged=s.judged, cached=s.cached, failed_calls=dict(s.failed),
                        budget_skipped=s.budget_skipped, batches=s.batches, batched=s.batched,
-                       batch_retried=s.batch_retried, usage=s.usage.to_dict(),
+                       batch_retried=s.batch_retried, not_sent=s.not_sent, usage=s.usage.to_dict(),
                        cost=None if s.cost is None else round(s.cost, 6))
         if backend is not None:
             c = backend.counters

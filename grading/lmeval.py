@@ -258,6 +258,13 @@ def _log_unscored(name: str, verdicts: list[str]) -> None:
     if reasons:
         log.warning("skillmix %s: %d of %d items unscored (left out of the means): %s", name, sum(reasons.values()),
                     len(verdicts), "; ".join(f"{r}: {n}" for r, n in reasons.most_common()))
+    if verdicts and sum(reasons.values()) == len(verdicts):
+        # lm_eval still exits 0 and writes the run; say loudly that it holds no score, and how to grade
+        # its texts again without generating them again.
+        log.error("skillmix %s: no item was scored (%s), so this run has no score to quote. With --log_samples its "
+                  "texts are in samples_%s_<date>.jsonl under --output_path; grade them again, without "
+                  "regenerating, with: skillmix-grade --judge <spec> --input <that file> --results-dir <folder>",
+                  name, "; ".join(f"{r}: {n}" for r, n in reasons.most_common()), name)
 
 
 def _warn_local_judge(spec: str, stats: dict) -> None:

@@ -265,6 +265,27 @@ def test_dry_run_estimates_without_calls(srv, tmp_path, monkeypatch):
     assert (single["calls"], single["replies"]) == (6, 6) and single["cost_est"] > est["cost_est"] / 2
 
 
+@pytest.mark.parametrize("provider", PROVIDERS + ["openai-compatible"])
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_refused_key_model_or_url_stops_the_calls_and_every_grading_says_why(provider, status, srv, tmp_path,
+                                                                                 monkeypatch):
+    srv.default = Action(status=status, error_message="refused: check the key, the model and the URL")
+    judge = judge_for(provider, srv, tmp_path, monkeypatch, max_retries=0, concurrency=1)
+    grades = judge.grade([(it, TEXT) for it in items(4)], progress=False)
+    assert len(srv.requests) == 1  # the first refusal; the other requests would get the same answer
+    reason = "auth error" if status == 401 else f"http {status}"
+    gradings = [x for g in grades for x in g.gradings]
+    assert len(gradings) == 12 and all(isinstance(x, Unscored) and x.reason == reason for x in gradings)
+    assert all(not g.scored and g.score.reason == reason for g in grades)
+    assert "not sent after an earlier refusal: " in gradings[-1].detail and "refused: check" in gradings[-1].detail
+    s = judge.stats.to_dict()
+    assert s["calls"] == 1 and s["failed_calls"] == {reason: 12} and s["not_sent"] in (9, 11)  # 3 or 1 in the first
+    # A later run with the key fixed calls again: refusals are never cached.
+    srv.default = Action()
+    again = judge_for(provider, srv, tmp_path, monkeypatch, max_retries=0, concurrency=1)
+    assert all(g.scored for g in again.grade([(it, TEXT) for it in items(4)], progress=False))
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_api_key_never_leaks(provider, srv, tmp_path, monkeypatch, caplog):
     import json

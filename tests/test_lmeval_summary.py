@@ -16,6 +16,12 @@ def test_unscored_reasons_are_logged_with_their_counts(caplog):
         lmeval._log_unscored("skillmix_heldout_k3", _verdicts(("unscored", "no grading table"), ("scored", None),
                                                                ("unscored", "no grading table"), ("unscored", "timeout")))
     assert "skillmix_heldout_k3: 3 of 4 items unscored (left out of the means): no grading table: 2; timeout: 1" in caplog.text
+    assert "no item was scored" not in caplog.text  # one item was
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=lmeval.log.name):
+        lmeval._log_unscored("skillmix_heldout_k3", _verdicts(("unscored", "auth error"), ("unscored", "auth error")))
+    assert "skillmix_heldout_k3: no item was scored (auth error: 2)" in caplog.text
+    assert "skillmix-grade --judge <spec> --input <that file> --results-dir" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=lmeval.log.name):
         lmeval._log_unscored("t", _verdicts(("scored", None)))

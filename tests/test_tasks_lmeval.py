@@ -114,3 +114,6 @@ def test_group_over_api_models_with_chat_template_and_unscored_items(judge_serve
     assert "full_marks,judged" in group
     verdict = json.loads(samples(tmp_path, "skillmix_heldout_k1")[0]["filtered_resps"][0])
     assert verdict["status"] == "unscored" and verdict["reason"] == "no grading table"
+    # lm_eval exits 0, so its output says loudly that the task holds no score, and how to grade it again.
+    assert "skillmix skillmix_heldout_k1: no item was scored (no grading table: 2)" in proc.stderr
+    assert "skillmix-grade --judge <spec> --input" in proc.stderr and "skillmix_heldout_k2: no item" not in proc.stderr

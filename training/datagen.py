@@ -508,7 +508,7 @@ class Datagen:
             "judge_settings": {"n_gradings": self.judge.settings.n_gradings, **self.judge.settings.reply_settings()},
             "per_k": per_k,
             "this_run": {
-                "teacher": {"calls": t.calls, "cached": t.cached, "failed": dict(t.failed),
+                "teacher": {"calls": t.calls, "cached": t.cached, "failed": dict(t.failed), "not_sent": t.not_sent,
                             "budget_skipped": t.budget_skipped, "usage": t.usage.to_dict(),
                             "cost": None if t.cost is None else round(t.cost, 4)},
                 "judge": self.judge.stats.to_dict() | {"cost": None if j.cost is None else round(j.cost, 4)},

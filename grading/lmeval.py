@@ -42,6 +42,7 @@ MOST = 0.5  # a local judge that fails more than this share of its gradings is c
 
 # --metadata keys the tasks read (everything else in metadata is ignored).
 JUDGE_KEY, JUDGE_CONFIG_KEY, PROTOCOL_KEY = "judge", "judge_config", "protocol"
+USER_KEYS = (JUDGE_KEY, JUDGE_CONFIG_KEY, "n_items", "seed")  # what a user sets with --metadata
 
 # With the ways to name a judge under lm_eval (specs.how_to_configure("lm_eval")): generate now, grade later.
 PREDICT_ONLY_HINT = ("Or generate without a judge: lm_eval ... --predict_only --log_samples, then "
@@ -108,12 +109,25 @@ def preflight(cli_config: Any = None) -> None:
     if not ours:
         return
     tasks = ", ".join(ours)
+    _check_metadata_keys(dict(cfg.metadata or {}), tasks)
     if not cfg.predict_only:
         _check_judge(dict(cfg.metadata or {}), tasks)
     two_turn = [n for n in ours if protocol_of(n.strip()) == TWO_TURN]
     if two_turn and not cfg.apply_chat_template:
         _fail(f"{_chat_template_missing(', '.join(two_turn))} Add --apply_chat_template (the model's own template), "
               f"or run the one-prompt variant: {', '.join(n.strip() + '_single' for n in two_turn)}.")
+
+
+def _check_metadata_keys(metadata: Mapping[str, Any], tasks: str) -> None:
+    """A --metadata key one typo away from ours is refused (it would be ignored, and the run would go
+    on with the default); other keys are left alone, since lm-eval and other tasks read their own."""
+    import difflib
+
+    for key in metadata:
+        close = difflib.get_close_matches(str(key), USER_KEYS, n=1, cutoff=0.75)
+        if key not in USER_KEYS and close:
+            _fail(f"{tasks}: unknown --metadata key {key!r}; did you mean {close[0]!r}? The SKILL-MIX tasks read "
+                  f"{', '.join(USER_KEYS)}.")
 
 
 def load_dataset(split: str, k: int, n_items: int = DEFAULT_N, seed: int = DEFAULT_SEED, protocol: str = TWO_TURN,

@@ -87,6 +87,15 @@ def test_missing_judge_is_one_message_before_the_model_loads(tmp_path):
     assert "no usable judge" not in proc.stderr and "Initializing hf model" in proc.stderr
 
 
+def test_a_metadata_key_one_typo_from_ours_is_refused_before_the_model_loads(tmp_path):
+    proc = run_lm_eval(["--model", "hf", "--model_args", "pretrained=/nonexistent/model", "--apply_chat_template",
+                        "--tasks", "skillmix_heldout_k3", "--limit", "2", "--predict_only",
+                        "--metadata", '{"n_item": 5, "max_seq_lengths": [4096]}'], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "Initializing hf model" not in proc.stderr
+    assert "unknown --metadata key 'n_item'; did you mean 'n_items'?" in proc.stderr
+    assert "max_seq_lengths" not in proc.stderr  # another task's key is left alone
+
+
 def test_group_over_api_models_with_chat_template_and_unscored_items(judge_server, tmp_path):
     # The same local server plays the student (OpenAI chat API) and the judge; the judge's
     # replies to items of k=1 are malformed, so those items are unscored, not zero.

@@ -41,6 +41,11 @@ def test_smollm2_converts_once_into_a_plain_hf_folder_with_the_same_logits(tmp_p
         a, b = reference(ids).logits, converted(ids).logits
     assert torch.equal(a.argmax(-1), b.argmax(-1))
     assert torch.allclose(a, b, atol=1e-4)
+    # The conversion read the file once for tokenizer, config and weights; the tokenizer is the one
+    # transformers builds from the GGUF file on its own.
+    ref_tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    text = "Beekeeping: 3 hives, 40,000 bees each — «calm» hands, naïve café talk.\n"
+    assert ref_tok(text).input_ids == tok(text).input_ids and len(ref_tok) == len(tok)
 
 
 def test_missing_package_says_how_to_install(monkeypatch):

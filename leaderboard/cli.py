@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             delta = plot_delta(rows, m, cols, out)
             if delta is not None:
                 plots[f"delta_{m}"] = _data_uri(delta)
+            else:  # no baseline this time: an earlier build's Δ plot would be stale
+                (out / delta_plot_name(m)).unlink(missing_ok=True)
         for png in heatmaps():
             plots[png.stem] = _data_uri(png)
     for w in sample_warnings:

@@ -901,3 +901,6 @@ def test_one_process_build_writes_what_the_worker_build_writes(runs, site, tmp_p
     assert all((out / "data" / s).read_bytes() == (pool / "data" / s).read_bytes() for s in scripts)
     assert {p.name for p in out.glob("*.png")} == {p.name for p in pool.glob("*.png")}
     assert main([str(runs["out"]), "--out", str(out), "--jobs", "0"]) == 2
+    # Rebuilt without a baseline: the earlier build's Δ plots go, the others are redrawn.
+    assert list(out.glob("plot_delta_*.png")) and main([str(runs["out"]), "--out", str(out), "--jobs", "1"]) == 0
+    assert not list(out.glob("plot_delta_*.png")) and (out / "plot_full_marks.png").is_file()

@@ -108,10 +108,10 @@ def preflight(cli_config: Any = None) -> None:
     ours = [n for n in names if isinstance(n, str) and protocol_of(n.strip())]
     if not ours:
         return
-    tasks = ", ".join(ours)
-    _check_metadata_keys(dict(cfg.metadata or {}), tasks)
+    tasks, metadata = ", ".join(ours), dict(cfg.metadata or {})
+    _check_metadata_keys(metadata, tasks)
     if not cfg.predict_only:
-        _check_judge(dict(cfg.metadata or {}), tasks)
+        _check_judge(metadata, tasks)
     two_turn = [n for n in ours if protocol_of(n.strip()) == TWO_TURN]
     if two_turn and not cfg.apply_chat_template:
         _fail(f"{_chat_template_missing(', '.join(two_turn))} Add --apply_chat_template (the model's own template), "
@@ -124,8 +124,8 @@ def _check_metadata_keys(metadata: Mapping[str, Any], tasks: str) -> None:
     import difflib
 
     for key in metadata:
-        close = difflib.get_close_matches(str(key), USER_KEYS, n=1, cutoff=0.75)
-        if key not in USER_KEYS and close:
+        close = [] if key in USER_KEYS else difflib.get_close_matches(str(key), USER_KEYS, n=1, cutoff=0.75)
+        if close:
             _fail(f"{tasks}: unknown --metadata key {key!r}; did you mean {close[0]!r}? The SKILL-MIX tasks read "
                   f"{', '.join(USER_KEYS)}.")
 
@@ -269,16 +269,17 @@ def _log_unscored(name: str, verdicts: list[str]) -> None:
         d = json.loads(v)
         if d.get("status") == "unscored":
             reasons[d.get("reason") or "unknown"] += 1
-    if reasons:
-        log.warning("skillmix %s: %d of %d items unscored (left out of the means): %s", name, sum(reasons.values()),
-                    len(verdicts), "; ".join(f"{r}: {n}" for r, n in reasons.most_common()))
-    if verdicts and sum(reasons.values()) == len(verdicts):
+    if not reasons:
+        return
+    unscored, why = sum(reasons.values()), "; ".join(f"{r}: {n}" for r, n in reasons.most_common())
+    log.warning("skillmix %s: %d of %d items unscored (left out of the means): %s", name, unscored, len(verdicts), why)
+    if unscored == len(verdicts):
         # lm_eval still exits 0 and writes the run; say loudly that it holds no score, and how to grade
         # its texts again without generating them again.
         log.error("skillmix %s: no item was scored (%s), so this run has no score to quote. With --log_samples its "
                   "texts are in samples_%s_<date>.jsonl under --output_path; grade them again, without "
                   "regenerating, with: skillmix-grade --judge <spec> --input <that file> --results-dir <folder>",
-                  name, "; ".join(f"{r}: {n}" for r, n in reasons.most_common()), name)
+                  name, why, name)
 
 
 def _warn_local_judge(spec: str, stats: dict) -> None:

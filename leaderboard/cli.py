@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cols = columns(rows)
     plots = {}
-    with Workers(args.jobs) as workers:
+    samples_files = sum(bool(e.samples_file) for r in rows for e in r.cells.values())
+    with Workers(args.jobs, jobs=samples_files) as workers:
         # The workers read the samples while this process draws what needs only the results.
         pending_items = start_items(rows, out, workers)
         for m in METRICS:

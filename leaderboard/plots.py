@@ -63,7 +63,7 @@ def _empty_reason(rows: list[Row], split: str) -> str:
         return "not measured"
     if not any(e.judged for e in cells):
         return "not judged\n(--predict_only: texts generated, nothing graded)"
-    if all(e.judged and e.n and e.unscored == e.n for e in cells if e.judged):
+    if all(e.n and e.unscored == e.n for e in cells if e.judged):
         return "every item unscored\n(see the unscored reasons in the samples)"
     return "no scores"
 

@@ -10,9 +10,12 @@ from typing import Any, Callable
 
 
 class Workers:
-    def __init__(self, n: int | None = None) -> None:
-        n = n if n is not None else min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                        else os.cpu_count() or 1, 8)
+    def __init__(self, n: int | None = None, jobs: int | None = None) -> None:
+        """``n`` processes; by default the CPUs, at most 8 and at most ``jobs`` (the build's job count:
+        a pool for one samples file would only add start-up)."""
+        if n is None:
+            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            n = min(cpus, 8, jobs if jobs is not None else cpus)
         self._pool = ProcessPoolExecutor(n) if n > 1 else None
 
     def map(self, fn: Callable, *iterables, chunksize: int = 1) -> Callable[[], list]:

@@ -69,17 +69,28 @@ def _skill_reference(skills: Sequence[Skill]) -> str:
     return "\n".join(f"- {s.name}: {s.definition} Example: {s.example}" for s in skills)
 
 
-def student_turn1(item: Item, catalog: Catalog | None = None) -> str:
-    """Turn 1 of the two-turn protocol: write the text (no length cap yet)."""
+# The closing instruction of both protocols' first prompt.
+_FIRST_PROMPT_CLOSING = (
+    "Keep the text as brief as you can while making each skill clearly visible in it. "
+    'Write the text after "Answer:", then explain how it shows each skill after "Explanation:".'
+)
+
+
+def _first_prompt(item: Item, length: str, catalog: Catalog | None) -> str:
+    """A first student prompt, the same for both protocols but for ``length``: how long the text is."""
     skills = _skills_of(item, catalog)
     names = ", ".join(s.name for s in skills)
     return (
-        f"Write a short, natural piece of text of only a few lines, set in the context of "
+        f"Write a short, natural piece of text{length}, set in the context of "
         f"{item.topic}. The text has to show every one of these language skills: {names}.\n\n"
         f"Here is what each skill means, with an example of it:\n{_skill_reference(skills)}\n\n"
-        f"Keep the text as brief as you can while making each skill clearly visible in it. "
-        f'Write the text after "Answer:", then explain how it shows each skill after "Explanation:".'
+        f"{_FIRST_PROMPT_CLOSING}"
     )
+
+
+def student_turn1(item: Item, catalog: Catalog | None = None) -> str:
+    """Turn 1 of the two-turn protocol: write the text (no length cap yet)."""
+    return _first_prompt(item, " of only a few lines", catalog)
 
 
 def student_turn2(item: Item) -> str:
@@ -110,15 +121,7 @@ def two_turn_messages(item: Item, replies: Sequence[str] = (), catalog: Catalog 
 
 def student_single_turn(item: Item, catalog: Catalog | None = None) -> str:
     """One-prompt variant: turn 1 with the sentence cap stated up front."""
-    skills = _skills_of(item, catalog)
-    names = ", ".join(s.name for s in skills)
-    return (
-        f"Write a short, natural piece of text, {_cap_phrase(item.k)} long, set in the context of "
-        f"{item.topic}. The text has to show every one of these language skills: {names}.\n\n"
-        f"Here is what each skill means, with an example of it:\n{_skill_reference(skills)}\n\n"
-        f"Keep the text as brief as you can while making each skill clearly visible in it. "
-        f'Write the text after "Answer:", then explain how it shows each skill after "Explanation:".'
-    )
+    return _first_prompt(item, f", {_cap_phrase(item.k)} long", catalog)
 
 
 def first_prompt(item: Item, protocol: str = TWO_TURN, catalog: Catalog | None = None) -> str:

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from skillmix_tasks.catalog import default_catalog
@@ -24,6 +26,29 @@ def test_sentence_cap_in_words(k, cap, phrase):
     assert phrase in student_single_turn(item)
     assert phrase not in student_turn1(item)  # turn 1 has no cap; the improve turn adds it
     assert criteria_for(item)[-1].label.lower() == phrase
+
+
+@pytest.mark.parametrize("k", range(1, 7))
+def test_both_protocols_first_prompts_differ_only_in_the_length(k):
+    """The two protocols ask for the same text: the first prompts share the task, the skill reference
+    and the closing instruction word for word, and differ only inside the first sentence, where
+    single-turn states the sentence cap and two-turn does not (so editing one cannot drift the other)."""
+    for item in sample_items("all", k, 5):
+        two, single = student_turn1(item), student_single_turn(item)
+        head = os.path.commonprefix([two, single])
+        n = len(os.path.commonprefix([two[len(head):][::-1], single[len(head):][::-1]]))
+        tail = two[len(two) - n:]
+        assert single.endswith(tail)
+        two_mid, single_mid = two[len(head):len(two) - n], single[len(head):len(single) - n]
+        for mid in (two_mid, single_mid):  # the difference stays inside the first sentence
+            assert mid and "\n" not in mid and "." not in mid
+        cap = criteria_for(item)[-1].label.lower()
+        assert cap in single_mid and cap not in two
+        assert item.topic in tail and '"Answer:"' in tail and '"Explanation:"' in tail
+        for name in item.skills:
+            skill = default_catalog().skill(name)
+            assert f"- {skill.name}: {skill.definition} Example: {skill.example}" in tail
+        assert two.rsplit("\n\n", 1)[1] == single.rsplit("\n\n", 1)[1]  # the same closing instruction
 
 
 def test_number_words():

@@ -138,6 +138,8 @@ class _SDKBackend:
         return httpx2.AsyncClient(**kwargs)
 
     def _client(self):
+        if self._creds.dry_run:
+            raise RuntimeError(f"judge {self.spec} was built for a dry run, without an API key: it makes no calls")
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._clients.get(id(loop))

@@ -176,14 +176,6 @@ class ReplyCache:
             out.setdefault(cid, []).append(key)
         return out
 
-    def open_batches(self, spec: str | None = None) -> list[str]:
-        """Ids of the recorded batches whose results are not collected yet."""
-        with self._lock:
-            rows = self._conn.execute("SELECT id FROM batches WHERE collected IS NULL" +
-                                      (" AND spec = ?" if spec else "") + " ORDER BY created",
-                                      (spec,) if spec else ()).fetchall()
-        return [r[0] for r in rows]
-
     def batch_collected(self, batch_id: str) -> None:
         """The batch's replies are in the cache (written before this): forget its lines."""
         self.flush()

@@ -13,13 +13,15 @@ API keys are read here and kept out of everything that is printed, logged or cac
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from skillmix_tasks.prompts import GRADER_SYSTEM_PROMPT
 from skillmix_tasks.protocol import N_GRADINGS
@@ -254,32 +256,54 @@ def _flag(value: Any, name: str) -> bool:
 
 @dataclass(frozen=True)
 class Credentials:
-    """Where a backend connects and with what key. Never printed: ``repr`` hides the key."""
+    """Where a backend connects and with what key. Never printed: ``repr`` hides the key.
+    ``dry_run``: the key is a placeholder (see :func:`dry_run_credentials`); no call may be made."""
 
     api_key: str | None = None
     base_url: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    dry_run: bool = False
 
     def __repr__(self) -> str:
-        return f"Credentials(api_key={'***' if self.api_key else None}, base_url={self.base_url!r})"
+        return (f"Credentials(api_key={'***' if self.api_key else None}, base_url={self.base_url!r}"
+                + (", dry_run=True)" if self.dry_run else ")"))
+
+
+DRY_RUN_KEY = "dry-run-placeholder"
+_dry_run = contextvars.ContextVar("skillmix_dry_run_credentials", default=False)
+
+
+@contextlib.contextmanager
+def dry_run_credentials() -> Iterator[None]:
+    """Judges and teachers built inside (this thread or task only) do without a missing API key:
+    a dry run makes no call, so their backends get a placeholder and refuse to be called.
+    Keys that are set are read as usual; the environment is not changed."""
+    token = _dry_run.set(True)
+    try:
+        yield
+    finally:
+        _dry_run.reset(token)
 
 
 def credentials_for(spec: JudgeSpec) -> Credentials:
-    """Read the key and base URL a spec needs from the environment; error if a key is missing."""
+    """Read the key and base URL a spec needs from the environment; error if a key is missing
+    (inside :func:`dry_run_credentials`: a placeholder instead)."""
     env = os.environ
     if spec.provider in ("openai", "anthropic"):
         key_var = "OPENAI_API_KEY" if spec.provider == "openai" else "ANTHROPIC_API_KEY"
         url_var = "OPENAI_BASE_URL" if spec.provider == "openai" else "ANTHROPIC_BASE_URL"
         key = env.get(key_var)
-        if not key:
+        dry_run = not key and _dry_run.get()
+        if not key and not dry_run:
             raise JudgeConfigError(f"judge {spec} needs {key_var} in the environment (it is not set)")
+        secrets = (key,) if key else ()
         url = env.get(url_var) or None
         if url and carries_credentials(url):
             # The SDKs send the key as a header and refuse a URL that carries credentials too:
             # every call would fail. Say so now, without the password.
-            raise JudgeConfigError(f"{url_var}={redact(url, (key,))} carries credentials (user:password@, a key "
+            raise JudgeConfigError(f"{url_var}={redact(url, secrets)} carries credentials (user:password@, a key "
                                    f"or token in the query); the key goes in {key_var}: drop them from the URL")
-        return Credentials(key, url, (key,))
+        return Credentials(DRY_RUN_KEY, url, (), dry_run=True) if dry_run else Credentials(key, url, secrets)
     if spec.provider == "openai-compatible":
         key = env.get(ENV_COMPATIBLE_KEY)
         # vLLM and llama.cpp accept any key; the SDK insists on one.

@@ -70,6 +70,29 @@ def test_missing_keys_and_dirs_fail_fast(tmp_path):
         resolve_judge(f"hf:{tmp_path}")
 
 
+def test_dry_run_credentials_stand_in_for_a_missing_key_without_touching_the_environment(monkeypatch):
+    import asyncio
+    import os
+
+    from skillmix.grading.specs import dry_run_credentials
+
+    env = dict(os.environ)
+    with dry_run_credentials():
+        judges = [resolve_judge("openai:gpt-4o", {"cache": "off"}),
+                  resolve_judge("anthropic:claude-sonnet-4-6", {"cache": "off"})]
+        assert dict(os.environ) == env  # nothing is added to the process environment
+        for j in judges:
+            assert j.backend._creds.dry_run
+            with pytest.raises(RuntimeError, match="dry run"):  # a placeholder never goes out
+                asyncio.run(j.backend.complete([{"role": "user", "content": "hi"}], temperature=0, max_tokens=5))
+        monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)  # a key that is set is used as usual
+        creds = resolve_judge("openai:gpt-4o", {"cache": "off"}).backend._creds
+        assert creds.api_key == FAKE_KEY and not creds.dry_run and FAKE_KEY not in repr(creds)
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(JudgeConfigError, match="OPENAI_API_KEY"):  # only inside the block
+        resolve_judge("openai:gpt-4o")
+
+
 def test_resolution_order(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     monkeypatch.setenv("SKILLMIX_JUDGE", "openai:from-env")

@@ -329,6 +329,53 @@ def test_page_is_self_contained(site):
     assert "data:image/png;base64," in html
 
 
+# ----------------------------------------------------------------------------- the page's files (page/)
+def node() -> str:
+    exe = shutil.which("node")
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("node is not installed but CI is set: the page's scripts would go unchecked")
+        pytest.skip("node not installed (apt-get install nodejs): cannot check the page's scripts")
+    return exe
+
+
+def node_check(exe: str, path: Path) -> None:
+    """Parses only (``node --check`` runs nothing), so a syntax error fails here, not in a reader's browser."""
+    proc = subprocess.run([exe, "--check", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def empty_page() -> str:
+    from skillmix.leaderboard.render import index_html, page_data
+    return index_html(page_data([], {}, [], "full_marks", [], [], None, {}))
+
+
+def test_page_scripts_pass_node_check(tmp_path):
+    from importlib import resources
+    exe = node()
+    site = resources.files("skillmix.leaderboard") / "page"
+    with resources.as_file(site / "app.js") as app:
+        node_check(exe, app)
+    # Inlined into index.html: a closing tag in either file would end its element early.
+    assert "</script" not in (site / "app.js").read_text(encoding="utf-8").lower()
+    assert "</style" not in (site / "style.css").read_text(encoding="utf-8").lower()
+    scripts = [body for attrs, body in re.findall(r"<script([^>]*)>(.*?)</script>", empty_page(), re.S)
+               if 'type="application/json"' not in attrs]
+    assert scripts
+    for i, body in enumerate(scripts):
+        (tmp_path / f"inline{i}.js").write_text(body, encoding="utf-8")
+        node_check(exe, tmp_path / f"inline{i}.js")
+
+
+def test_page_slots_are_filled_once():
+    """A name that reads like a template slot stays as typed (one pass over the template, nothing re-read)."""
+    from skillmix.leaderboard.render import NOTE, index_html
+    page = index_html({"note": NOTE, "banner": "__DATA__", "x": "__BANNER__ __STATIC_NOTE__ __SCRIPT__"})
+    data = json.loads(page.split('id="leaderboard-data">', 1)[1].split("</script>", 1)[0])
+    assert data["x"] == "__BANNER__ __STATIC_NOTE__ __SCRIPT__" and data["banner"] == "__DATA__"
+    assert '<p class="banner" id="banner">__DATA__</p>' in page and '<p class="note" id="note">Means over' in page
+
+
 # ----------------------------------------------------------------------------- the page in Chromium
 def chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -54,7 +54,7 @@ def dry_run(config: PipelineConfig, units: list[Unit]) -> dict:
                     "units": counts}
     costs: dict[str, list] = {"online": [], "batch": []}
     if "datagen" in config.stages:
-        d = datagen_estimate(config, next(u for u in units if u.stage == "datagen").cmd)
+        d = datagen_estimate(config)
         report["datagen"] = d
         costs["online"].append(d.get("total_cost_est"))
         costs["batch"].append(d.get("total_batch_cost_est"))

@@ -6,49 +6,34 @@ estimate is an upper bound (the student texts do not exist yet, so no cached gra
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
 
-from skillmix_tasks.protocol import GENERATIONS_PER_ITEM
+from skillmix_tasks.protocol import DEFAULT_N, GENERATIONS_PER_ITEM
 
-from skillmix.grading.cost import TYPICAL_REPLY_TOKENS, estimate_tokens, price_for
+from skillmix.grading.cost import CHARS_PER_TOKEN, TYPICAL_REPLY_TOKENS, estimate_tokens, price_for
 from skillmix.grading.estimate import CallEstimate
-from skillmix.grading.specs import make_settings, parse_spec
+from skillmix.grading.specs import dry_run_credentials, make_settings, parse_spec
 from skillmix_tasks import grader_prompt, sample_items
 
 from .config import PipelineConfig
-from .stages import eval_models
+from .stages import datagen_args, eval_models
 
-TYPICAL_STUDENT_TEXT = "x" * 4 * 120  # a few sentences, ~120 tokens
-
-
-@contextlib.contextmanager
-def placeholder_keys() -> Iterator[None]:
-    """A dry run makes no call, so a missing API key is not an error: clients are built with a
-    placeholder that never leaves this process."""
-    added = [v for v in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY") if not os.environ.get(v)]
-    for v in added:
-        os.environ[v] = "dry-run-placeholder"
-    try:
-        yield
-    finally:
-        for v in added:
-            os.environ.pop(v, None)
+TYPICAL_STUDENT_TOKENS = 120  # a few sentences
+TYPICAL_STUDENT_TEXT = "x" * round(TYPICAL_STUDENT_TOKENS * CHARS_PER_TOKEN)
 
 
-def datagen_estimate(config: PipelineConfig, cmd: list[str]) -> dict:
-    from skillmix.training.datagen import build_parser, run
+def datagen_estimate(config: PipelineConfig) -> dict:
+    """skillmix-datagen's own dry run with the datagen unit's arguments (``stages.datagen_args``)."""
+    from skillmix.datagen.cli import parse_args, run
 
-    args = cmd[3:]  # after [python, -m, module]
-    with tempfile.TemporaryDirectory() as tmp, placeholder_keys():
+    args = datagen_args(config)
+    with tempfile.TemporaryDirectory() as tmp, dry_run_credentials():
         if not Path(config.cache_path).is_file():
             # Do not create the cache just to look into it: an empty throwaway one (not "off", which
             # batch mode refuses) stands in.
             args = args + ["--cache", str(Path(tmp) / "empty.sqlite")]
-        return run(build_parser().parse_args(args + ["--dry-run"]))
+        return run(parse_args(args + ["--dry-run"]))
 
 
 def eval_estimate(config: PipelineConfig) -> dict:
@@ -59,7 +44,7 @@ def eval_estimate(config: PipelineConfig) -> dict:
     # The gradings of a text go out ``per`` to a request (the API's n); the prompt is billed once a request.
     per = settings.choices_for(spec) if spec else 1
     repeats = GENERATIONS_PER_ITEM
-    n_items = e.limit or 100
+    n_items = e.limit or DEFAULT_N
     models = eval_models(config)
     tasks = [(split, k) for split in e.splits for k in e.k]
     est = CallEstimate()

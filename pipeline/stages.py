@@ -88,21 +88,30 @@ def checkpoint_dir(config: PipelineConfig, student: str, mixture: str) -> Path:
     return config.root / "train" / f"{student}-{mixture}"
 
 
+def datagen_judge(config: PipelineConfig) -> str | None:
+    return config.datagen.judge or config.eval_judge
+
+
+def datagen_args(config: PipelineConfig) -> list[str]:
+    """skillmix-datagen's arguments for this config: the datagen unit's command and the dry run's estimate
+    (``estimate.datagen_estimate``) both read them from here."""
+    d = config.datagen
+    args = ["--teacher", str(d.teacher), "--k", ",".join(map(str, d.k)), "--pool", ",".join(map(str, d.pool)),
+            "--out", str(config.root / "data"), "--cache", config.cache_path, "--no-progress"]
+    judge = datagen_judge(config)
+    if judge:
+        args += ["--judge", judge]
+    if config.batch:
+        args.append("--batch")
+    return args + list(d.args)
+
+
 def datagen_units(config: PipelineConfig) -> list[Unit]:
     d = config.datagen
-    out = config.root / "data"
-    cmd = _py("skillmix.training.datagen") + [
-        "--teacher", str(d.teacher), "--k", ",".join(map(str, d.k)), "--pool", ",".join(map(str, d.pool)),
-        "--out", str(out), "--cache", config.cache_path, "--no-progress"]
-    judge = d.judge or config.eval_judge
-    if judge:
-        cmd += ["--judge", judge]
-    if config.batch:
-        cmd.append("--batch")
-    cmd += d.args
+    cmd = _py("skillmix.datagen") + datagen_args(config)
     files = [data_file(config, k) for k in d.k]
     return [Unit("datagen", "datagen", cmd, lambda: all(f.is_file() for f in files),
-                 describe=f"teacher {d.teacher} writes D(k) for k={d.k}, graded by {judge}")]
+                 describe=f"teacher {d.teacher} writes D(k) for k={d.k}, graded by {datagen_judge(config)}")]
 
 
 def train_config_path(config: PipelineConfig) -> str:

@@ -17,10 +17,9 @@ import pytest
 from fake_llm_server import Action, FakeLLMServer, rubric_of
 from grading_helpers import FAKE_KEY
 
-from skillmix.training.audit import main as audit_main
-from skillmix.training.datagen import (
-    LeakageError, check_leakage, default_splits, eval_combinations, main, sample_pool,
-)
+from skillmix.datagen.cli import main
+from skillmix.datagen.leakage import LeakageError, check_leakage
+from skillmix.datagen.pool import default_splits, eval_combinations, sample_pool
 from skillmix_tasks.catalog import default_catalog
 from skillmix_tasks.jsonl import iter_objects
 from skillmix_tasks.prompts import PROMPT_VERSION
@@ -80,6 +79,10 @@ def args(out: Path, *extra: str, teacher="openai:gpt-4o-mini", judge="openai:gpt
             "--timeout", "5", "--max-retries", "1", "--no-progress", *extra]
 
 
+def audit_main(argv: list[str]) -> int:
+    return main(["audit", *argv])
+
+
 def read_rows(path: Path) -> list[dict]:
     return [row for _, row in iter_objects(path)]  # not splitlines(): texts may hold U+2028
 
@@ -115,7 +118,7 @@ def _eval_keys(k):
 
 # -- the benchmark's own eval items stay out of the pools unless asked for (issue 14, defect 8)
 def test_default_plan_leaves_the_eval_items_out_and_caps_the_k1_pool():
-    from skillmix.training.datagen import build_parser, plan_from_args
+    from skillmix.datagen.cli import build_parser, plan_from_args
 
     plan = plan_from_args(build_parser().parse_args(["--teacher", "openai:x", "--k", "1,2"]))
     assert plan.exclude_eval is True
@@ -143,6 +146,46 @@ def test_leakage_guard():
         with pytest.raises(LeakageError, match="--allow-heldout"):
             check_leakage([planted])
         assert check_leakage([planted], allow=True) == 1
+
+
+def test_row_grade_is_the_judges_grade_with_unscored_gradings_apart(tmp_path):
+    """The row's ``grades`` is TextGrade.to_dict() less what the row holds itself, and loads with datasets
+    when one of the gradings is unscored (Arrow: one type per column)."""
+    import datasets
+
+    from skillmix.datagen.conversation import Conversation
+    from skillmix.datagen.pool import Plan
+    from skillmix.datagen.row import make_row
+    from skillmix.grading.judge import TextGrade
+    from skillmix_tasks.scoring import GenerationScore, Unscored
+
+    item = Item("d-k2-00001", "datagen", 2, ("metaphor", "simile"), TRAIN_TOPICS[0])
+    conv = Conversation(item, 0, [{"role": r, "content": r} for r in ("user", "assistant") * 2], answer="x")
+    plan = Plan([2], {2: 1}, {2: ("train", "train")})
+    rows = []
+    for second in ((1, 1, 1, 1, None), Unscored("no grading table", "no table")):
+        grade = TextGrade(item, "x", GenerationScore((1,) * 5, 1.0, 1.0, 1.0), ["a", "b", "c"],
+                          [(1, 1, 1, 1, None), second, (1,) * 5], (1, 1, 1, 1, None), [True, False, False], "j:x")
+        rows.append(make_row(conv, grade, plan, "t:x"))
+        judge = grade.to_dict()
+        assert {k: v for k, v in rows[-1]["grades"].items() if k not in ("gradings", "unscored_gradings")} == {
+            k: judge[k] for k in ("criteria", "status", "points", "full_marks", "all_skills", "skills_fraction",
+                                  "voted", "replies")}
+    assert rows[1]["grades"]["gradings"] == [[1, 1, 1, 1, None], None, [1] * 5]
+    assert rows[1]["grades"]["unscored_gradings"] == [None, {"unscored": "no grading table", "detail": "no table"}, None]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
+    assert ds[1]["grades"]["unscored_gradings"][1]["unscored"] == "no grading table"
+
+
+def test_the_run_form_needs_a_teacher_and_audit_is_a_sub_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--k", "1"])
+    assert e.value.code == 2 and "--teacher" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["audit"])
+    assert e.value.code == 2 and "skillmix-datagen audit: error" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -177,6 +220,7 @@ def test_openai_teacher_and_judge_keep_exactly_the_full_mark_conversations(env, 
             assert "first loose draft" in r["messages"][1]["content"]
             assert r["answer"] == final_answer(r["topic"]) and r["grades"]["full_marks"] == 1.0
             assert r["grades"]["points"] == [1] * (k + 3) and len(r["grades"]["gradings"]) == 3
+            assert r["grades"]["status"] == "scored" and r["grades"]["unscored_gradings"] == [None] * 3
             assert (r["teacher"], r["judge"], r["prompt_version"]) == ("openai:gpt-4o-mini", "openai:gpt-4o", PROMPT_VERSION)
             assert r["k"] == k and r["heldout_allowed"] is False
     card = (out / "README.md").read_text()
@@ -270,7 +314,7 @@ def test_guard_refuses_heldout_pools_and_the_audit_catches_planted_content(env, 
     }
     assert audit_main([str(planted), "--names", "warn"]) == 1  # the metadata hits still fail
     # The console script does the same.
-    r = subprocess.run([sys.executable, "-m", "skillmix.training.datagen", "audit", str(planted)],
+    r = subprocess.run([sys.executable, "-m", "skillmix.datagen", "audit", str(planted)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "HELD-OUT CONTENT FOUND" in r.stdout and "planted-text" in r.stderr
 
@@ -288,7 +332,7 @@ def test_killed_run_resumes_without_repeating_finished_calls(env, tmp_path):
     n = 12  # 12 conversations: 24 teacher calls + 36 gradings
     with FakeLLMServer(latency=0.1) as srv:
         srv.handler = handler
-        cmd = [sys.executable, "-m", "skillmix.training.datagen", "--teacher", f"openai-compatible:t@{srv.openai_url}",
+        cmd = [sys.executable, "-m", "skillmix.datagen", "--teacher", f"openai-compatible:t@{srv.openai_url}",
                "--judge", f"openai-compatible:j@{srv.openai_url}", "--k", "2", "--pool", str(n), "--out", str(out),
                "--cache", str(cache), "--concurrency", "2", "--judge-concurrency", "3", "--no-progress"]
         srv.kill_after(cmd, calls=25)

@@ -1,0 +1,8 @@
+"""``python -m skillmix.datagen``: the same as ``skillmix-datagen``."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

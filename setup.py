@@ -12,7 +12,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 PTH_NAME = "skillmix_lmeval.pth"
-PTH_LINE = "import skillmix_tasks._lmeval_hook\n"
+PTH_LINE = "import skillmix.harness._lmeval_hook\n"
 
 
 class BuildPyWithPth(build_py):

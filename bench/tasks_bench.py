@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import time
 
-import skillmix.grading.lmeval as glue
+import skillmix.harness.tasks.utils as glue
 from skillmix.grading.judge import TextGrade
-from skillmix_tasks.lmeval.utils import build_docs, process_results
+from skillmix.harness.tasks.utils import build_docs, process_results
 from skillmix_tasks.prompts import SINGLE_TURN, criteria_for, extract_answer
 from skillmix_tasks.sampling import Item
 from skillmix_tasks.scoring import parse_grading, score_generation
@@ -71,7 +71,7 @@ def main() -> None:
                                                 score.points, [False] * 3, StubJudge.spec)
     t_parse = time.perf_counter() - t0
 
-    glue._resolve = lambda metadata: StubJudge(grades)
+    glue.resolve_judge = lambda metadata: StubJudge(grades)
     t0 = time.perf_counter()
     verdicts = glue.judge_filter(resps, docs)
     t_filter = time.perf_counter() - t0

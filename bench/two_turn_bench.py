@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     from lm_eval.tasks import TaskManager
     from tiny_model import build_tiny_model
 
+    from skillmix.harness.verdicts import parse_sample
+
     ckpt = build_tiny_model(Path(tempfile.mkdtemp()) / "tiny")
     lm = HFLM(pretrained=str(ckpt), batch_size=args.batch_size, device="cpu")
     manager = TaskManager()
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
                        bootstrap_iters=0)
         wall = time.perf_counter() - start
         rows = out["samples"][task]
-        turns = {len(g["turns"]) for r in rows for g in json.loads(r["filtered_resps"][0])["generations"]}
+        turns = {len(g.turns) for r in rows for g in parse_sample(r).generations}
         assert len(rows) == args.limit and turns == ({2} if task == TWO else {1}), turns
         return wall
 

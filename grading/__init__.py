@@ -1,5 +1,6 @@
 """skillmix.grading: LLM judges for SKILL-MIX (backends, the client layer, cache, cost and
-estimates, grading, agreement, CLI).
+estimates, grading of (item, text) pairs, agreement). Nothing here knows lm-eval: the integration,
+``skillmix-grade`` included, is ``skillmix.harness``.
 
     from skillmix.grading import resolve_judge
     judge = resolve_judge("openai:gpt-4o")          # or None: SKILLMIX_JUDGE, config, key alone

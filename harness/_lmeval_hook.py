@@ -3,8 +3,8 @@
 lm-eval 0.4.13 has no entry point for task plugins, so ``skillmix_lmeval.pth`` imports this
 module at interpreter start. It only registers a meta-path finder (cheap, never imports
 lm_eval); when ``lm_eval.tasks.manager`` is loaded, ``TaskManager`` gets our task folder
-appended to its include path, and the grading layer's checks of a SKILL-MIX run (before the
-model loads) run when it is built. Set ``SKILLMIX_NO_LMEVAL_HOOK=1`` to turn it off. Any error
+appended to its include path, and the checks of a SKILL-MIX run (``checks.preflight``, before
+the model loads) run when it is built. Set ``SKILLMIX_NO_LMEVAL_HOOK=1`` to turn it off. Any error
 here is swallowed: this runs inside every interpreter of the environment, pip included.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-TASK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lmeval")
+TASK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks")
 _TARGET = "lm_eval.tasks.manager"
 
 
@@ -42,13 +42,13 @@ def _patch(module) -> None:
 
 
 def _preflight() -> None:
-    """The ``lm_eval`` CLI builds its TaskManager before it loads the model: the lm-eval glue of the
-    grading layer checks a SKILL-MIX run there (judge, --apply_chat_template) and may stop it with
-    one message (SystemExit). Imported by name, and only now, so this module stays import-free."""
+    """The ``lm_eval`` CLI builds its TaskManager before it loads the model: ``checks.preflight``
+    checks a SKILL-MIX run there (judge, --apply_chat_template) and may stop it with one message
+    (SystemExit). Imported only now, so this module stays import-free."""
     try:
         import importlib
 
-        preflight = importlib.import_module("skillmix.grading.lmeval").preflight
+        preflight = importlib.import_module("skillmix.harness.checks").preflight
     except Exception:
         return  # a broken install: the tasks' own checks still run before any generation
     preflight()

@@ -7,10 +7,10 @@
     skillmix-grade --judge openai:gpt-4o --batch --input runs/M/samples_skillmix_heldout_k3_<ts>.jsonl \
                    --output g.jsonl --results-dir runs/graded/     # after lm_eval --predict_only; leaderboard input
 
-Input lines are lm-eval samples of either protocol (``doc`` with id/skills/topic/k; the final
-turn of each generation is graded, its text after the last ``Answer:``: two-turn samples keep
-both turns in the verdict, ``filtered_resps``, single-turn ones the reply in ``resps``) or ``{"id", "skills", "topic", "text"}``
-(an id may repeat: several generations of one item). Writes one line per (judge, text) to
+Input lines are lm-eval samples of one SKILL-MIX task of either protocol (read by ``verdicts``: the
+final turn of each generation is graded, its text after the last ``Answer:``; a file mixing protocols,
+judges or catalogs for one item, or holding one item twice, is refused) or ``{"id", "skills", "topic",
+"text"}`` (an id may repeat: several generations of one item). Writes one line per (judge, text) to
 OUT and a summary to OUT.summary.json (also printed).
 """
 
@@ -28,18 +28,20 @@ from skillmix_tasks.catalog import default_catalog
 from skillmix_tasks.jsonl import iter_objects
 from skillmix_tasks.metrics import item_metrics, summarize
 from skillmix_tasks.outputs import OutputPathError, check_output_file
-from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer
+from skillmix_tasks.prompts import PROMPT_VERSION
 from skillmix_tasks.protocol import METRICS
 from skillmix_tasks.sampling import Item
 
-from .agreement import agreement_report
-from .batch import BatchPending
-from .lmeval_results import ResultsError, template_for, write_results
-from .cost import Budget
-from .judge import Judge, TextGrade
-from .specs import JudgeConfigError, choose_spec, load_config_file, make_settings
+from skillmix.grading.agreement import agreement_report
+from skillmix.grading.batch import BatchPending
+from skillmix.grading.cost import Budget
+from skillmix.grading.judge import Judge, TextGrade
+from skillmix.grading.specs import JudgeConfigError, choose_spec, load_config_file, make_settings
 
-log = logging.getLogger("skillmix.grading.cli")
+from .results import ResultsError, template_for, write_results
+from .verdicts import Sample, SamplesError, check_one_run, parse_sample
+
+log = logging.getLogger("skillmix.harness.regrade")
 
 
 class InputError(ValueError):
@@ -93,67 +95,35 @@ def _item(d: Any, where: str) -> Item:
     return item
 
 
-def _final_turns(obj: dict, where: str) -> list[str]:
-    """The reply to grade of each generation of an lm-eval sample: its last turn, never a draft.
-
-    Two-turn samples keep both turns of every repeat in the verdict (``filtered_resps``:
-    ``generations[*].turns``; lm-eval's own ``resps`` hold turn 1 only). Single-turn samples
-    are graded from ``resps`` (a list per request of one reply per repeat); an older two-turn
-    layout with ``[turn1, turn2]`` per repeat there is graded on its last element."""
-    verdict = _verdict_of(obj)
-    if verdict is not None and verdict.get("protocol") is not None:
-        gens = verdict.get("generations")
-        turns = [g.get("turns") if isinstance(g, dict) else None for g in gens] if isinstance(gens, list) else []
-        if not turns or not all(isinstance(t, list) and t and all(isinstance(x, str) for x in t) for t in turns):
-            raise InputError(f"{where}: the verdict in 'filtered_resps' ({verdict.get('protocol')}) has no "
-                             "generations[*].turns to grade (the replies were lost; re-run the task)")
-        return [t[-1] for t in turns]
-    resps = obj["resps"]
-    out: list[str] = []
-    if not isinstance(resps, list):
-        raise InputError(f"{where}: 'resps' must be a list (one per request) of lists (one per generation)")
-    for request in resps:
-        if not isinstance(request, list):
-            raise InputError(f"{where}: 'resps' must hold lists of strings (found {type(request).__name__})")
-        for generation in request:
-            if isinstance(generation, list) and generation and all(isinstance(x, str) for x in generation):
-                out.append(generation[-1])  # [turn 1, turn 2]: the final turn
-            elif isinstance(generation, str):
-                out.append(generation)
-            else:
-                raise InputError(f"{where}: 'resps' must hold lists of strings (found {type(generation).__name__})")
-    return out
-
-
-def _verdict_of(obj: dict) -> dict | None:
-    filtered = obj.get("filtered_resps")
-    first = filtered[0] if isinstance(filtered, list) and filtered else filtered
-    if isinstance(first, str):
-        try:
-            first = json.loads(first)
-        except json.JSONDecodeError:
-            return None
-    return first if isinstance(first, dict) else None
-
-
 def read_pairs(path: str | Path) -> list[tuple[Item, str]]:
-    """(item, text) pairs from an lm-eval samples file (either protocol) or a plain JSONL file."""
+    """(item, text) pairs from an lm-eval samples file (either protocol) or a plain JSONL file.
+
+    Samples are read through ``verdicts`` (the final turn of each generation, never a draft); samples
+    that would pool wrongly (two protocols, judges or catalogs for one item, or one item twice) are
+    refused with their doc ids."""
     path = Path(path)
     pairs: list[tuple[Item, str]] = []
+    samples: list[Sample] = []
     for n, obj in iter_objects(path, InputError):
         where = f"{path}:{n}"
-        if "doc" in obj and "resps" in obj:
-            item = _item(obj["doc"], where)
-            texts = _final_turns(obj, where)
-            if not texts:
-                raise InputError(f"{where}: 'resps' has no generations")
-            pairs.extend((item, extract_answer(t)) for t in texts)
+        if "doc" in obj:
+            try:
+                sample = parse_sample(obj, where)
+                texts = sample.final_texts()
+            except SamplesError as e:
+                raise InputError(str(e)) from None
+            samples.append(sample)
+            pairs.extend((_item(obj["doc"], where), t) for t in texts)
         elif "text" in obj:
             if not isinstance(obj["text"], str):
                 raise InputError(f"{where}: 'text' must be a string")
             pairs.append((_item(obj, where), obj["text"]))
         else:
-            raise InputError(f"{where}: expected an lm-eval sample (doc, resps) or {{id, skills, topic, text}}")
+            raise InputError(f"{where}: expected an lm-eval sample (doc and its verdict) or {{id, skills, topic, text}}")
+    try:
+        check_one_run(samples)
+    except SamplesError as e:
+        raise InputError(f"{path}: {e}") from None
     if not pairs:
         raise InputError(f"{path}: no texts to grade")
     return pairs

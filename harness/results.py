@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from skillmix_tasks.prompts import PROMPT_VERSION
+from skillmix_tasks.protocol import parse_task_name
 
-SAMPLES_RE = re.compile(r"^samples_(?P<task>skillmix_(?:train|heldout|all)_k\d+(?:_\w+?)?)_(?P<ts>\d{4}-\d{2}-\d{2}T[\w.-]+)"
-                        r"\.jsonl$")
+from .verdicts import samples_task
 
 
 class ResultsError(ValueError):
@@ -37,15 +37,16 @@ class ResultsError(ValueError):
 def template_for(samples: str | Path) -> tuple[str, str, Path]:
     """(task, timestamp, the results file lm-eval wrote with these samples), or ResultsError."""
     samples = Path(samples)
-    m = SAMPLES_RE.match(samples.name)
-    if not m:
+    found = samples_task(samples)
+    if found is None or parse_task_name(found[0])[1] is None:  # type: ignore[index]
         raise ResultsError(f"--results-dir: {samples} is not an lm-eval samples file of a SKILL-MIX task "
                            f"(samples_skillmix_<split>_k<k>_<timestamp>.jsonl)")
-    results = samples.with_name(f"results_{m.group('ts')}.json")
+    task, ts = found
+    results = samples.with_name(f"results_{ts}.json")
     if not results.is_file():
         raise ResultsError(f"--results-dir: {results} is missing; it is the results file lm-eval writes next to "
                            f"{samples.name} (model, arguments, versions), and the graded results start from it")
-    return m.group("task"), m.group("ts"), results
+    return task, ts, results
 
 
 def _number(x: float | None) -> Any:

@@ -8,13 +8,12 @@ build's worker processes (the samples are most of a build's input); only the com
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from skillmix_tasks.jsonl import dumps_ascii
 
-from skillmix.leaderboard.samples import Item, read_items
+from skillmix.harness.verdicts import Generation, Sample, SamplesError, read_samples
 from skillmix.leaderboard.skills import category_of
 from skillmix.leaderboard.table import Row
 from skillmix.leaderboard.workers import Workers
@@ -30,22 +29,31 @@ def cell_file(cid: str) -> str:
     return f"{DATA_DIR}/items_{cid}.js"
 
 
-def _task_job(samples: str, target: str, meta: dict) -> tuple[list[Item] | None, list[str]]:
+def _generation(g: Generation) -> dict:
+    """What the browser shows of one generation: graded text, turn-1 draft, rubric, explanations."""
+    status = "scored" if g.status == "scored" else "unscored"
+    return {"text": g.text, "draft": g.draft, "status": status, "reason": "" if status == "scored" else g.reason,
+            "criteria": g.criteria, "voted": g.voted, "points": g.points, "gradings": g.gradings,
+            "replies": g.replies}
+
+
+def _task_job(samples: str, target: str, meta: dict) -> tuple[list[Sample] | None, list[str]]:
     """Read one samples file and write its item script; the items come back without their texts."""
     warnings: list[str] = []
     try:
-        items = read_items(samples, warnings)
+        items = read_samples(samples, skip_bad_lines=warnings)
+    except SamplesError as e:
+        return None, [f"skipping samples file {samples}: {e}"]
     except Exception as e:  # a shape no reader check foresaw: one file's warning, never the whole build
         return None, [f"skipping samples file {samples}: {type(e).__name__}: {e}"]
-    if items is None:
-        return None, warnings
     cats = {s: category_of(s) for it in items for s in it.skills}
     payload = {**meta, "samples": samples, "categories": cats, "items": [
         {"id": it.id, "skills": it.skills, "topic": it.topic, "outcome": it.outcome, "reason": it.reason,
-         "scores": it.scores, "sp": it.skill_points, "gens": it.generations} for it in items]}
+         "scores": it.scores, "sp": it.skill_points, "gens": [_generation(g) for g in it.generations]}
+        for it in items]}
     # ASCII (U+2028/U+2029 escaped) and finite numbers only: the readers keep only finite numbers
     Path(target).write_text(f"skillmixItems({dumps_ascii(meta['id'])},{dumps_ascii(payload)});\n", encoding="ascii")
-    return [replace(it, generations=[]) for it in items], warnings
+    return [it.without_texts() for it in items], warnings
 
 
 def start_items(rows: list[Row], out: Path, workers: Workers) -> Callable[[], tuple[dict[str, dict], list[str]]]:

@@ -21,7 +21,7 @@ from skillmix.leaderboard.published import load_published
 from skillmix.leaderboard.render import (index_html, markdown, page_data, write_csv, write_published_csv,
                                          write_skills_csv)
 from skillmix.leaderboard.results import METRICS, load
-from skillmix.leaderboard.samples import samples_beside
+from skillmix.harness.verdicts import samples_beside
 from skillmix.leaderboard.skills import skill_table
 from skillmix.leaderboard.table import BaselineError, build_rows, columns, set_baseline
 from skillmix.leaderboard.workers import Workers

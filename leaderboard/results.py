@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillmix_tasks.protocol import METRICS, SPLITS  # constants only: the leaderboard reads files
+from skillmix_tasks.protocol import METRICS, SPLITS, parse_task_name, task_name  # the leaderboard reads files
 
 SPLIT_LABELS = {"train": "train", "heldout": "held-out", "all": "all"}
-TASK_RE = re.compile(r"^skillmix_(train|heldout|all)_k(\d+)(?:_single)?$")  # _single: the one-prompt variant
 PROVENANCE_FILE = "skillmix_provenance.json"  # written by skillmix.training.checkpoint
 _TS_RE = re.compile(r"results_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)")
 
@@ -51,7 +50,7 @@ class Entry:
     file: str
     model_source: str = ""
     provenance: dict[str, Any] | None = None
-    items: list | None = None  # samples.Item of the task's samples file, when lm-eval logged one
+    items: list | None = None  # verdicts.Sample of the task's samples file (texts dropped), when lm-eval logged one
     samples_file: str = ""
     judged: bool = True  # False: a --predict_only run (generated, nothing judged); no metric values
 
@@ -135,9 +134,10 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
     provenance = read_provenance(model)
     entries = []
     for task, row in results.items():
-        m = TASK_RE.match(str(task))
-        if not m:
+        parsed = parse_task_name(str(task))
+        if parsed is None or parsed[1] is None:
             continue  # foreign tasks and the group rows (skillmix_heldout, ...)
+        split, k, _ = parsed
         try:
             judged = not _predict_only_row(row)
             stats, unscored = (_task_stats(row, f"{file}: results.{task}", warnings) if judged
@@ -158,7 +158,7 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
             judge=str(meta.get("judge") or ("unknown judge" if judged else "not judged")), judged=judged,
             judge_prompt_version=str(meta.get("judge_prompt_version") or ""),
             # one task name for both protocols (skillmix_heldout_k3 and ..._single): the protocol says which
-            split=m.group(1), k=int(m.group(2)), task=f"skillmix_{m.group(1)}_k{m.group(2)}", stats=stats,
+            split=split, k=k, task=task_name(split, k), stats=stats,
             n=n, unscored=unscored, date=date, file=file,
             model_source=str(data.get("model_source") or config.get("model") or ""),
             provenance=provenance if task_model == model else read_provenance(task_model)))

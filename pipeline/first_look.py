@@ -13,11 +13,13 @@ import textwrap
 from pathlib import Path
 from typing import Iterable
 
-from skillmix_tasks.jsonl import iter_objects
 from skillmix_tasks.prompts import extract_answer, number_word, sentence_cap
 from skillmix_tasks.sampling import Item
 from skillmix_tasks.scoring import names_skill
 from skillmix_tasks.sentences import count_sentences
+
+from skillmix.harness import verdicts
+from skillmix.harness.verdicts import Sample
 
 # Judges whose cost the quickstart quotes (list prices in skillmix.grading.cost).
 COST_JUDGES = ("openai:gpt-4o-mini", "openai:gpt-4o", "anthropic:claude-sonnet-4-6", "openai:gpt-4")
@@ -30,18 +32,9 @@ def newest_samples(eval_dir: Path) -> Path | None:
     return files[-1] if files else None
 
 
-def read_samples(path: Path) -> list[tuple[Item, dict, list[list[str]]]]:
-    """(item, verdict, turns of each repeat) per sample line, in the file's order."""
-    rows = []
-    for _, row in iter_objects(path):
-        item = Item.from_dict(row["doc"])
-        verdict = json.loads(row["filtered_resps"][0]) if row.get("filtered_resps") else {}
-        gens = verdict.get("generations") or []
-        turns = [[str(t) for t in g.get("turns") or [g.get("text", "")]] for g in gens]
-        if not turns:  # no verdict with the turns: lm-eval's own responses (turn 1 only)
-            turns = [[str(r[0] if isinstance(r, list) else r)] for r in row.get("resps", [])]
-        rows.append((item, verdict, turns))
-    return rows
+def read_samples(path: Path) -> list[tuple[Item, Sample, list[list[str]]]]:
+    """(item, sample, turns of each repeat) per sample line, in the file's order."""
+    return [(s.item(), s, [g.turns or [g.text] for g in s.generations]) for s in verdicts.read_samples(path)]
 
 
 def _quote(text: str, indent: str = "      ", limit: int = SHOWN_CHARS) -> str:
@@ -67,16 +60,16 @@ def checks(item: Item, answer: str) -> str:
     return f"{length}; {names}"
 
 
-def item_report(rows: Iterable[tuple[Item, dict, list[list[str]]]]) -> list[str]:
+def item_report(rows: Iterable[tuple[Item, Sample, list[list[str]]]]) -> list[str]:
     lines = []
-    for item, verdict, turns in rows:
-        status = verdict.get("status") or "not judged"
-        if status == "scored":
-            s = verdict["scores"]
+    for item, sample, turns in rows:
+        status = sample.status
+        if status == "scored" and sample.scores:
+            s = sample.scores
             status = (f"scored: full marks {s['full_marks']:.0f}, all skills {s['all_skills']:.0f}, "
                       f"skills fraction {s['skills_fraction']:.2f}")
-        elif verdict.get("reason") and status != "not judged":
-            status = f"{status} ({verdict['reason']})"
+        elif sample.reason and status != "not judged":
+            status = f"{status} ({sample.reason})"
         lines.append(f"  {item.id}: {', '.join(item.skills)} | topic: {item.topic} | {status}")
         for r, conv in enumerate(turns, 1):
             for t, reply in enumerate(conv, 1):
@@ -91,34 +84,34 @@ def grader_messages_text(messages: list[dict]) -> str:
     return "\n".join(f"--- {m['role']} ---\n{m['content']}" for m in messages)
 
 
-def first_grader_prompt(rows: list[tuple[Item, dict, list[list[str]]]], judge_spec: str) -> str | None:
+def first_grader_prompt(rows: list[tuple[Item, Sample, list[list[str]]]], judge_spec: str) -> str | None:
     """The first non-empty final answer's grader messages, built by the judge itself (so exactly as sent)."""
     from skillmix.grading.judge import resolve_judge
-
-    from .estimate import placeholder_keys
+    from skillmix.grading.specs import dry_run_credentials
 
     for item, _, turns in rows:
         for conv in turns:
             answer = extract_answer(conv[-1])
             if answer.strip():
-                with placeholder_keys():
+                with dry_run_credentials():
                     judge = resolve_judge(judge_spec, {"cache": "off"})
                 return f"{item.id}, repeat 1, as {judge_spec} would receive it:\n" + \
                     grader_messages_text(judge.messages(item, answer))
     return None
 
 
-def cost_table(rows: list[tuple[Item, dict, list[list[str]]]], judges: Iterable[str] = COST_JUDGES) -> list[str]:
+def cost_table(rows: list[tuple[Item, Sample, list[list[str]]]], judges: Iterable[str] = COST_JUDGES) -> list[str]:
     """What judging this run and the paper's evaluation would cost, online and through the Batch APIs."""
     from skillmix.grading.judge import resolve_judge
+    from skillmix.grading.specs import dry_run_credentials
 
     from .config import PipelineConfig
-    from .estimate import eval_estimate, placeholder_keys
+    from .estimate import eval_estimate
 
     pairs = [(item, extract_answer(conv[-1])) for item, _, turns in rows for conv in turns]
     out = ["  judge                          this run (online / batch)     paper's evaluation (online / batch)"]
     for spec in judges:
-        with placeholder_keys():
+        with dry_run_credentials():
             judge = resolve_judge(spec, {"cache": "off"})
             here = judge.call_estimate(pairs)
             paper = eval_estimate(PipelineConfig.load("paper", [f"eval.judge={json.dumps(spec)}"]))

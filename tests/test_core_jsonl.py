@@ -29,13 +29,14 @@ def test_line_numbers_crlf_bom_and_blank_lines(tmp_path):
 
 
 def test_skillmix_grade_reads_an_lmeval_sample_with_a_raw_line_separator(tmp_path):
-    from skillmix.grading.cli import read_pairs
+    from skillmix.harness.regrade import read_pairs
     from skillmix_tasks import sample_items
 
     item = sample_items("heldout", 2, n=1)[0]
     reply = "Answer: The hem held.\u2028So did the seam.\u2029\nExplanation: both skills."
     path = tmp_path / "samples_skillmix_heldout_k2_x.jsonl"
-    path.write_text(json.dumps({"doc": item.to_dict(), "resps": [[reply]]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    doc = {**item.to_dict(), "protocol": "single-turn"}  # lm-eval's resps are a single-turn task's answers
+    path.write_text(json.dumps({"doc": doc, "resps": [[reply]]}, ensure_ascii=False) + "\n", encoding="utf-8")
     [(got, text)] = read_pairs(path)
     assert got == item and text == "The hem held.\u2028So did the seam."  # strip() takes the trailing U+2029
 

@@ -17,7 +17,7 @@ def _template() -> dict:
         pass
 
     Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
-    return yaml.load((ROOT / "skillmix_tasks" / "lmeval" / "_default_template_yaml").read_text(), Loader=Loader)
+    return yaml.load((ROOT / "harness" / "tasks" / "_default_template_yaml").read_text(), Loader=Loader)
 
 
 def test_the_task_template_uses_the_protocol_generation_settings():
@@ -29,7 +29,7 @@ def test_the_task_template_uses_the_protocol_generation_settings():
 
 
 def test_every_task_yaml_is_a_protocol_split_and_k():
-    names = {p.stem for p in (ROOT / "skillmix_tasks" / "lmeval").glob("skillmix_*_k*.yaml")}
+    names = {p.stem for p in (ROOT / "harness" / "tasks").glob("skillmix_*_k*.yaml")}
     two_turn = {f"skillmix_{s}_k{k}" for s in protocol.SPLITS for k in protocol.K_RANGE}
     assert names == two_turn | {f"{t}_single" for t in two_turn}  # the one-prompt variant of each
 
@@ -37,7 +37,7 @@ def test_every_task_yaml_is_a_protocol_split_and_k():
 def test_defaults_elsewhere_are_the_protocol_constants():
     from skillmix.grading.specs import JudgeSettings
     from skillmix.leaderboard import results
-    from skillmix.training import datagen
+    from skillmix import datagen
     from skillmix_tasks import catalog, sampling, scoring
 
     assert catalog.SPLITS is protocol.SPLITS and results.SPLITS is protocol.SPLITS
@@ -55,7 +55,7 @@ _COPIES = {("full_marks", "all_skills", "skills_fraction"), ("train", "heldout",
 
 def test_no_module_spells_out_the_splits_or_metrics_again():
     offenders = []
-    for folder in ("skillmix_tasks", "grading", "training", "leaderboard", "pipeline"):
+    for folder in ("skillmix_tasks", "grading", "datagen", "training", "leaderboard", "pipeline"):
         for path in (ROOT / folder).rglob("*.py"):
             if path.name == "protocol.py":
                 continue

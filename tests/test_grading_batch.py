@@ -13,7 +13,7 @@ import pytest
 from fake_llm_server import Action, FakeLLMServer
 from grading_helpers import FAKE_KEY, TEXT, items, judge_for
 from skillmix.grading.batch import BatchPending, OpenAIBatches
-from skillmix.grading.cli import main
+from skillmix.harness.regrade import main
 from skillmix.grading.cost import DEFAULT_PRICES
 from skillmix_tasks import GenerationScore
 
@@ -221,7 +221,7 @@ def test_cli_killed_while_waiting_resumes_polling_the_same_batches(provider, env
     judge = "openai:gpt-4o" if provider == "openai" else "anthropic:claude-sonnet-4-6"
     lines = 4 * lines_per_text(provider)
     srv.batch.hold = True  # the batch stays in progress until the run is killed
-    cmd = [sys.executable, "-m", "skillmix.grading.cli", *grade_cmd(env, judge=judge)]
+    cmd = [sys.executable, "-m", "skillmix.harness.regrade", *grade_cmd(env, judge=judge)]
     srv.kill_after(cmd, until=lambda: len(srv.batch.statuses) >= 2)  # submitted, recorded, polled twice
     assert srv.batch.lines == lines and not (env / "g.jsonl").exists()
     with sqlite3.connect(env / "cache.sqlite") as db:

@@ -12,7 +12,7 @@ import pytest
 from fake_llm_server import Action, FakeLLMServer
 from grading_helpers import FAKE_KEY, TEXT, items
 from skillmix.grading.agreement import cohen_kappa
-from skillmix.grading.cli import main
+from skillmix.harness.regrade import main
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_lmeval_samples_and_two_judges(env, srv, monkeypatch):
     with open(inp, "w") as f:
         for it in items(3):
             gens = [f"Answer: {TEXT[:40]} {i}.\nExplanation: it shows the skills." for i in range(3)]
-            f.write(json.dumps({"doc_id": 0, "doc": it.to_dict(), "resps": [gens],
+            f.write(json.dumps({"doc_id": 0, "doc": {**it.to_dict(), "protocol": "single-turn"}, "resps": [gens],
                                 "filtered_resps": ['{"full_marks": 1}']}) + "\n")
     # The second judge fails the topic for items whose text ends in 1.
     srv.handler = lambda r: Action(points=[1, 1, 0, 1, 1]) if r["body"]["model"] == "strict" and " 1." in json.dumps(r["body"]) else None
@@ -86,7 +86,8 @@ def test_lmeval_samples_and_two_judges(env, srv, monkeypatch):
     ('{"id": "a", "skills": ["metaphor"], "topic": "Sewing", "text": "x"}\n{"id": "b", "topic": "Sewing", "text": "x"}\n',
      "grades_in.jsonl:2: missing field(s) skills"),
     ('{"id": "a", "skills": ["no such skill"], "topic": "Sewing", "text": "x"}\n', "unknown skill"),
-    ('{"doc": {"id": "a", "skills": ["metaphor"], "topic": "Sewing"}, "resps": [[3]]}\n', "grades_in.jsonl:1: 'resps'"),
+    ('{"doc": {"id": "a", "skills": ["metaphor"], "topic": "Sewing", "protocol": "single-turn"}, "resps": [[3]]}\n',
+     "grades_in.jsonl:1: doc 'a' has no turns to grade"),
     ('{"hello": 1}\n', "expected an lm-eval sample"),
 ])
 def test_bad_input_names_file_and_line(env, srv, capsys, content, message):
@@ -122,7 +123,7 @@ def test_killed_run_resumes_without_repeating_finished_calls(env, tmp_path):
     inp = write_plain(env / "texts.jsonl", n=10, gens=3)  # 30 texts, 90 gradings
     cache = env / "kill.sqlite"
     with FakeLLMServer(latency=0.1) as srv:
-        cmd = [sys.executable, "-m", "skillmix.grading.cli", "--judge", f"openai-compatible:m@{srv.openai_url}",
+        cmd = [sys.executable, "-m", "skillmix.harness.regrade", "--judge", f"openai-compatible:m@{srv.openai_url}",
                "--input", str(inp), "--output", str(env / "o.jsonl"), "--cache", str(cache),
                "--concurrency", "4", "--no-progress"]
         srv.kill_after(cmd, calls=30)

@@ -12,7 +12,7 @@ import pytest
 from fake_llm_server import FakeLLMServer
 from grading_helpers import FAKE_KEY
 from lmeval_helpers import results, run_lm_eval
-from skillmix.grading.cli import main as grade_main
+from skillmix.harness.regrade import main as grade_main
 from skillmix.leaderboard.results import load
 from skillmix_tasks.jsonl import iter_objects
 from skillmix_tasks.prompts import extract_answer

@@ -10,9 +10,9 @@ import pytest
 from fake_llm_server import Action
 from grading_helpers import FAKE_KEY, TEXT, items
 
-from skillmix.grading.cli import main as grade_main
+from skillmix.harness.regrade import main as grade_main
 from skillmix.grading.specs import JudgeConfigError, parse_spec, redact
-from skillmix.training.datagen import main as datagen_main
+from skillmix.datagen.cli import main as datagen_main
 
 PASSWORD = "sk-pw-HUNTER2-9c1e7a55"
 

@@ -58,7 +58,7 @@ def run(py, code, cwd, **env):
 
 def test_wheel_installs_the_packages_and_data(fresh_venv):
     py, site, root = fresh_venv
-    code = ("import skillmix_tasks, skillmix.grading, skillmix.training, skillmix.leaderboard; "
+    code = ("import skillmix_tasks, skillmix.grading, skillmix.harness.tasks.utils, skillmix.training, skillmix.leaderboard; "
             "from skillmix_tasks import default_catalog, sample_items; "
             "c = default_catalog(); print(skillmix_tasks.__file__); print(len(c.skills), len(c.topics)); "
             "print(sample_items('heldout', 3, 2)[1].id)")
@@ -70,7 +70,7 @@ def test_wheel_installs_the_packages_and_data(fresh_venv):
     # Nothing generic lands at the top level of site-packages.
     for generic in ("grading", "training", "leaderboard", "pipeline", "tests"):
         assert not (site / generic).exists(), generic
-    assert (site / "skillmix_lmeval.pth").read_text().strip() == "import skillmix_tasks._lmeval_hook"
+    assert (site / "skillmix_lmeval.pth").read_text().strip() == "import skillmix.harness._lmeval_hook"
 
 
 def test_pipeline_finds_its_bundled_configs_outside_the_checkout(fresh_venv):
@@ -93,7 +93,7 @@ def test_bare_lm_eval_finds_the_tasks_in_the_fresh_install(fresh_venv):
         assert name in listing.stdout
     code = ("from lm_eval.tasks import TaskManager; import sys; tm = TaskManager(include_path=sys.argv[1] or None, include_defaults=False); "
             "e = tm._index.get('skillmix_heldout_k3'); print(e is not None, e.yaml_path if e else '-')")
-    task_dir = str(site / "skillmix_tasks" / "lmeval")
+    task_dir = str(site / "skillmix" / "harness" / "tasks")
 
     def tasks(include_path="", **env):
         out = subprocess.run([str(py), "-c", code, include_path], capture_output=True, text=True, cwd=root,

@@ -1,7 +1,7 @@
-"""What skillmix.grading.lmeval_internals reads from lm-eval is still there.
+"""What skillmix.harness.lmeval_internals reads from lm-eval is still there.
 
 Each check names the lm-eval function or attribute the two-turn protocol relies on; a failure
-here means lm-eval changed and grading/lmeval_internals.py must follow (the tasks would
+here means lm-eval changed and harness/lmeval_internals.py must follow (the tasks would
 otherwise fail or, worse, skip turn 2)."""
 
 import inspect
@@ -15,7 +15,7 @@ from lm_eval.api.task import ConfigurableTask, Task
 from lm_eval.config.evaluate_config import EvaluatorConfig
 from lm_eval.filters.custom import CustomFilter
 
-from skillmix.grading import lmeval_internals as internals
+from skillmix.harness import lmeval_internals as internals
 
 
 def _code(fn):

@@ -4,7 +4,7 @@ local judge that fails most of its gradings is called out."""
 import json
 import logging
 
-from skillmix.grading import lmeval
+import skillmix.harness.tasks.utils as lmeval
 
 
 def _verdicts(*statuses):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from grading_helpers import TEXT, items
 
-from skillmix.grading.cli import main as grade_main
-from skillmix.training.datagen import main as datagen_main
+from skillmix.harness.regrade import main as grade_main
+from skillmix.datagen.cli import main as datagen_main
 from skillmix_tasks.outputs import OutputPathError, check_output_dir, check_output_file
 
 

@@ -152,19 +152,44 @@ def test_skillmix_grade_regrades_only_the_final_turn_of_either_protocol(api_run,
         grades = _grade(path, tmp_path / f"{task}.jsonl", srv)
         assert len(grades) == 2 * 3 and all(g["text"].startswith(word) for g in grades)
         assert all(t.startswith(word) for t in graded_texts(srv, before)) and len(graded_texts(srv, before)) == 18
-    # The layout older two-turn samples had ([turn 1, turn 2] per repeat in resps): the drafts are not graded.
+    # A two-turn sample without the turns in its verdict is refused, never graded on the drafts in resps;
+    # so is one whose turn 2 failed (its verdict holds turn 1 only).
     row = json.loads(next((out / "student").glob("samples_skillmix_heldout_k3_[0-9]*.jsonl")).read_text().splitlines()[0])
-    old = {"doc": row["doc"], "resps": [[["Answer: draft A.", "Answer: final A."], ["Answer: draft B.", "Answer: final B."]]],
-           "filtered_resps": ["{}"]}
-    (tmp_path / "old.jsonl").write_text(json.dumps(old) + "\n")
-    assert [g["text"] for g in _grade(tmp_path / "old.jsonl", tmp_path / "old_grades.jsonl", srv)] == ["final A.", "final B."]
-    # A two-turn verdict without its turns is refused, not graded on the drafts in resps.
-    broken = {**row, "filtered_resps": [json.dumps({"protocol": "two-turn", "generations": [{"text": "x"}]})]}
-    (tmp_path / "broken.jsonl").write_text(json.dumps(broken) + "\n")
-    proc = subprocess.run([str(BIN / "skillmix-grade"), "--judge", "openai:gpt-4o", "--input", str(tmp_path / "broken.jsonl"),
-                           "--dry-run"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OPENAI_API_KEY": "sk-test"})
-    assert proc.returncode == 2 and "broken.jsonl:1" in proc.stderr and "turns" in proc.stderr
+    no_turns = {**row, "filtered_resps": [json.dumps({"protocol": "two-turn", "generations": [{"text": "x"}]})]}
+    no_verdict = {**row, "filtered_resps": ["{}"]}
+    drafts_only = {**row, "filtered_resps": [json.dumps({"protocol": "two-turn", "status": "unscored",
+                                                         "reason": "turn 2 failed", "generations": [
+                                                             {"turns": ["Answer: draft."], "text": "draft."}]})]}
+    for name, line in (("no_turns", no_turns), ("no_verdict", no_verdict), ("drafts_only", drafts_only)):
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps(line) + "\n")
+        proc = subprocess.run([str(BIN / "skillmix-grade"), "--judge", "openai:gpt-4o", "--input",
+                               str(tmp_path / f"{name}.jsonl"), "--dry-run"], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "OPENAI_API_KEY": "sk-test"})
+        assert proc.returncode == 2 and f"{name}.jsonl:1" in proc.stderr, (name, proc.stderr[-2000:])
+        assert "turn" in proc.stderr and row["doc"]["id"] in proc.stderr
+
+
+def test_two_protocols_or_two_runs_of_one_item_are_never_pooled(api_run, tmp_path):
+    """The two-turn and the one-prompt sample of the same item, joined into one file (or one run's samples
+    twice), would be one item with six generations: refused with the doc ids, before any call."""
+    srv, out = api_run
+    two = (out / "student").glob("samples_skillmix_heldout_k3_2*.jsonl")
+    one = (out / "student").glob(f"samples_{SINGLE}_2*.jsonl")
+    two_lines, one_lines = next(two).read_text().splitlines(), next(one).read_text().splitlines()
+    ids = [json.loads(x)["doc"]["id"] for x in two_lines]
+    assert ids == [json.loads(x)["doc"]["id"] for x in one_lines]  # the same items under both protocols
+    for name, lines, words in (("mixed", two_lines + one_lines, ("protocols", "'single-turn'", "'two-turn'")),
+                               ("twice", two_lines + two_lines, ("the same items twice",))):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        before = len(srv.requests)
+        proc = subprocess.run([str(BIN / "skillmix-grade"), "--judge", f"openai-compatible:judge@{srv.openai_url}",
+                               "--input", str(path), "--output", str(tmp_path / f"{name}_grades.jsonl"),
+                               "--cache", "off", "--no-progress"], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert all(w in proc.stderr for w in words) and all(i in proc.stderr for i in ids), proc.stderr[-2000:]
+        assert f"{path}:1" in proc.stderr and len(srv.requests) == before
+        assert not (tmp_path / f"{name}_grades.jsonl").exists()
 
 
 def test_predict_only_generates_both_turns_judges_nothing_and_regrades_later(tmp_path):

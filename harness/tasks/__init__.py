@@ -1,1 +1,1 @@
-"""lm-eval task YAMLs for SKILL-MIX (the folder the lm-eval import hook adds to TaskManager)."""
+"""The SKILL-MIX lm-eval task folder: the YAMLs and their hooks (utils.py). The import hook adds it to TaskManager."""

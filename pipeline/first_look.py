@@ -15,7 +15,7 @@ from typing import Iterable
 
 from skillmix_tasks.prompts import extract_answer, number_word, sentence_cap
 from skillmix_tasks.sampling import Item
-from skillmix_tasks.scoring import names_skill
+from skillmix_tasks.names import names_skill
 from skillmix_tasks.sentences import count_sentences
 
 from skillmix.harness import verdicts

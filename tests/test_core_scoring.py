@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skillmix_tasks.prompts import criteria_for
+from skillmix_tasks.metrics import item_metrics
 from skillmix_tasks.sampling import Item, sample_items
 from skillmix_tasks.scoring import (
     GenerationScore,
@@ -45,8 +46,9 @@ def test_parse_value(cell, expected):
     assert parse_value(cell) == expected
 
 
-def test_half_points_round_down_and_out_of_range_is_unscored():
-    assert parse_grading(table(rows_for([1, "0.5", 1, 1, 1, 1])), CRIT) == (1, 0, 1, 1, 1, 1)
+def test_partial_credit_is_kept_and_out_of_range_is_unscored():
+    assert parse_grading(table(rows_for([1, "0.5", 1, 1, 1, 1])), CRIT) == (1, 0.5, 1, 1, 1, 1)
+    assert parse_grading(table(rows_for([1, "1/2", "2/2", 1, 1, 1])), CRIT) == (1, 0.5, 1, 1, 1, 1)
     bad = parse_grading(table(rows_for([1, 2, 1, 1, 1, 1])), CRIT)
     assert isinstance(bad, Unscored) and bad.reason == "points out of range"
 
@@ -116,7 +118,7 @@ def test_point_earned_prose_is_read_when_complete():
     reply = ("**Red Herring**: yes. Point earned: 1\n\n**Metaphor**: no. Point earned: 0\n\n"
              "**Modus ponens**: partly. Point earned: 0.5\n\nPertains to Beekeeping: Point earned: 1\n"
              "Text makes sense - Point earned: 1\nAt most two sentences: Point earned: 1\nGrade: 4")
-    assert parse_grading(reply, CRIT) == (1, 0, 0, 1, 1, 1)
+    assert parse_grading(reply, CRIT) == (1, 0, 0.5, 1, 1, 1)
 
 
 def test_every_reference_table_reply_is_read_exactly(reference_rows):
@@ -129,8 +131,8 @@ def test_every_reference_table_reply_is_read_exactly(reference_rows):
 
 
 # Hand-read from each reference reply: the skill points a careful reader finds, or None when
-# the reply is truncated or names no points. Half points round down (see scoring docstring).
-POINT_EARNED_TRUTH = {0: (0, 0, 0), 1: None, 2: (0, 0, 1), 3: None, 4: None, 5: (0, 1, 0), 11: (1, 0, 0),
+# the reply is truncated or names no points. Half points are kept as given (the vote rounds them).
+POINT_EARNED_TRUTH = {0: (0, 0, 0), 1: None, 2: (0, 0.5, 1), 3: None, 4: None, 5: (0, 1, 0), 11: (1, 0, 0),
                       12: (1, 0, 0), 13: (0, 0, 1), 14: None, 15: None, 21: (1, 1, 0), 22: (1, 0, 0)}
 
 
@@ -184,7 +186,9 @@ def test_parser_recovers_points_from_any_table_variant(data, k, split):
 @given(reply=st.text(max_size=400))
 def test_parser_never_crashes_and_never_invents_points(reply):
     result = parse_grading(reply, CRIT)
-    assert isinstance(result, Unscored) or (len(result) == len(CRIT) and set(result) <= {0, 1})
+    assert isinstance(result, Unscored) or (len(result) == len(CRIT) and all(
+        p is None or (0 <= p <= 1 and p in {0, 0.5, 1}) for p in result)) and (isinstance(result, Unscored) or
+                                                                                 None not in result[:-1])
 
 
 @pytest.mark.parametrize("text, skill, named", [
@@ -350,18 +354,41 @@ def test_score_text_keeps_the_gradings_and_a_shared_failure_reason():
 
 
 def _reference_metrics(k, generations):
-    """The reference arithmetic, written out independently: per criterion a majority of the
-    gradings (at least 2 of 3), per generation the three metrics, per item the max over generations."""
+    """The public reference code's arithmetic (aggregate_metrics.py), written out independently with
+    numpy as it does it: per criterion the float32 mean of the gradings rounded by ``np.rint`` (half to
+    even), per generation the three metrics, per item the max over generations."""
+    import numpy as np
+
     best = {"full_marks": 0.0, "all_skills": 0.0, "skills_fraction": 0.0}
     for gradings in generations:
-        voted = [1 if sum(g[c] for g in gradings) * 2 > len(gradings) else 0 for c in range(k + 3)]
+        voted = np.rint(np.array(gradings, dtype=np.float32).mean(axis=0))
         skills, rest = voted[:k], voted[k:]
-        full = 1.0 if sum(voted) == k + 3 else 0.0
-        all_sk = 1.0 if sum(skills) == k and sum(rest) >= 2 else 0.0
-        frac = sum(skills) / k if sum(rest) == 3 else 0.0
+        full = float(voted.sum() == k + 3)
+        all_sk = float(skills.sum() == k and rest.sum() >= 2)
+        frac = float(skills.sum() / k) if rest.sum() == 3 else 0.0
         best = {"full_marks": max(best["full_marks"], full), "all_skills": max(best["all_skills"], all_sk),
                 "skills_fraction": max(best["skills_fraction"], frac)}
     return best
+
+
+def test_partial_credit_and_ties_as_the_reference_rounds_them():
+    """Crafted gradings with half points, fractions and ties, against the reference's arithmetic."""
+    assert majority_vote([(1, 1, 0.5)] * 1 + [(1, 0.5, 0.5), (0.5, 0, 0.5)]) == (1, 0, 0)
+    assert majority_vote([(1,), (0.5,), (0,)]) == (0,)  # a mean of exactly one half: not earned (rint(0.5) = 0)
+    assert majority_vote([(1,), (1,), (0.5,)]) == (1,) and majority_vote([(1,), (0.5,), (0.5,)]) == (1,)
+    assert majority_vote([(0.5,), (0.5,), (0.5,)]) == (0,) and majority_vote([(1,), (0.5,)]) == (1,)
+    assert majority_vote([(1,), (0,)]) == (0,) and majority_vote([(1,), (1,), (0,), (0,)]) == (0,)  # ties
+    # Where we differ on purpose: an unreadable grading is no grading here; the reference counts it as zeros.
+    assert majority_vote([(1,), (0.5,), Unscored("no grading table")]) == (1,)
+    assert _reference_metrics(1, [[[1, 1, 1, 1], [0.5, 1, 1, 1], [0, 0, 0, 0]]])["full_marks"] == 0.0
+    rng = random.Random(7)
+    values = (0, 0.25, 0.5, 0.75, 1, 1, 0, 0.5)  # exact binary fractions: float32 and float64 agree
+    for trial in range(3000):
+        k = rng.randint(1, 6)
+        n_gradings = rng.choice((1, 2, 3, 3, 3, 4, 5))
+        gens = [[[rng.choice(values) for _ in range(k + 3)] for _ in range(n_gradings)] for _ in range(3)]
+        ours = [generation_metrics(k, majority_vote(g)) for g in gens]
+        assert item_metrics(ours) == pytest.approx(_reference_metrics(k, gens)), (trial, gens)
 
 
 def test_metrics_equal_the_reference_arithmetic_on_every_table_reply(reference_rows):
@@ -376,7 +403,7 @@ def test_metrics_equal_the_reference_arithmetic_on_every_table_reply(reference_r
     ours, theirs = [], []
     for r in rows:
         item = Item("ref", "custom", r["k"], tuple(r["skills"]), r["topic"])
-        points = [int(float(v)) for v in r["reference_parse_points"].split(",")]
+        points = [float(v) for v in r["reference_parse_points"].split(",")]
         # Each reply as the judge wrote it, and with its topic / sense / length row turned to 0 (the
         # real replies give those rows 1, which would leave "at least 2 of the other 3" untested).
         variants = [(r["grader_reply"], points)]

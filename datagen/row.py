@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from skillmix_tasks.prompts import PROMPT_VERSION
-from skillmix_tasks.scoring import GenerationScore
+from skillmix_tasks.scoring import SCORING_VERSION, GenerationScore
 
 from skillmix.grading.judge import TextGrade
 
@@ -20,7 +20,8 @@ from .pool import Plan
 
 # TextGrade.to_dict() keys the row holds at its top level (``text`` is ``answer``), or that are
 # about this run rather than the grade (``from_cache``).
-_NOT_IN_GRADES = frozenset({"id", "split", "k", "skills", "topic", "text", "judge", "prompt_version", "from_cache"})
+_NOT_IN_GRADES = frozenset({"id", "split", "k", "skills", "topic", "text", "judge", "prompt_version", "scoring_version",
+                            "from_cache"})
 
 
 def answer_key(text: str) -> str:
@@ -51,7 +52,7 @@ def make_row(conv: Conversation, grade: TextGrade, plan: Plan, teacher: str) -> 
         "item_id": item.id, "generation": conv.index, "k": item.k, "skills": list(item.skills),
         "topic": item.topic, "messages": [{"role": m["role"], "content": m["content"]} for m in conv.messages],
         "answer": conv.answer, "grades": row_grade(grade),
-        "teacher": teacher, "judge": grade.judge, "prompt_version": PROMPT_VERSION,
+        "teacher": teacher, "judge": grade.judge, "prompt_version": PROMPT_VERSION, "scoring_version": SCORING_VERSION,
         "skill_split": skills_split, "topic_split": topics_split, "seed": plan.seed,
         "heldout_allowed": plan.allow_heldout, "eval_items_excluded": plan.exclude_eval,
     }

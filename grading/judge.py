@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from skillmix_tasks.prompts import PROMPT_VERSION, criteria_for, grader_prompt
 from skillmix_tasks.sampling import Item
-from skillmix_tasks.scoring import GenerationScore, Grading, TextScore, Unscored, is_blank, score_text
+from skillmix_tasks.scoring import SCORING_VERSION, GenerationScore, Grading, TextScore, Unscored, is_blank, score_text
 
 from .backends import Backend, Usage, make_backend
 from .batch import complete_batch, provider_for
@@ -56,6 +56,7 @@ class TextGrade:
         out: dict[str, Any] = {
             "id": self.item.id, "split": self.item.split, "k": self.item.k, "skills": list(self.item.skills),
             "topic": self.item.topic, "text": self.text, "judge": self.judge, "prompt_version": PROMPT_VERSION,
+            "scoring_version": SCORING_VERSION,
             "criteria": [c.label for c in criteria_for(self.item)],
         }
         if isinstance(self.score, Unscored):

@@ -6,7 +6,7 @@ quickstart report read samples files through :func:`read_samples` and nothing el
 
 A verdict is one JSON object per doc::
 
-    {"id", "protocol", "judge", "prompt_version",
+    {"id", "protocol", "judge", "prompt_version", "scoring_version",
      "status": "scored" | "unscored" | "not judged", "reason", "scores": {metric: value} | null,
      "generations": [{"repeat", "turns": [turn 1, turn 2] or [reply], "text": the graded answer,
                       ...the judge's grade of that text (TextGrade.to_dict): points, voted, gradings, replies}]}
@@ -30,7 +30,7 @@ from skillmix_tasks.metrics import item_metrics
 from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer
 from skillmix_tasks.protocol import METRICS, SINGLE_TURN, TWO_TURN, parse_task_name
 from skillmix_tasks.sampling import Item
-from skillmix_tasks.scoring import Unscored
+from skillmix_tasks.scoring import SCORING_VERSION, Unscored
 
 STATUSES = ("scored", "unscored", "not judged")
 OUTCOMES = ("full marks", "all skills", "missed skills", "unscored", "not judged")
@@ -49,7 +49,8 @@ def write_verdict(doc: dict, protocol: str, turns: Sequence[Sequence[str]], grad
 
     ``turns``: per repeat, the student's replies. ``grades``: the judge's ``TextGrade`` of each
     repeat's final answer, or None when nothing was judged (then ``status``/``reason`` say why)."""
-    out: dict[str, Any] = {"id": doc.get("id"), "protocol": protocol, "judge": judge, "prompt_version": PROMPT_VERSION}
+    out: dict[str, Any] = {"id": doc.get("id"), "protocol": protocol, "judge": judge, "prompt_version": PROMPT_VERSION,
+                           "scoring_version": SCORING_VERSION}
     if grades is None:
         out.update(scores=None, status=status, reason=reason,
                    generations=[{"repeat": r, "turns": list(t), "text": extract_answer(t[-1])}
@@ -69,6 +70,11 @@ def _points(x: Any) -> list[int]:
     return [1 if p == 1 else 0 for p in x] if isinstance(x, list) else []
 
 
+def _given(x: list) -> list[float | None]:
+    """A grading's points as the judge gave them: numbers in [0, 1] (partial credit kept), else None."""
+    return [p if isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1 else None for p in x]
+
+
 @dataclass
 class Generation:
     """One generation of an item: the student's turns and what the judge made of the final one."""
@@ -81,7 +87,7 @@ class Generation:
     criteria: list[str] = field(default_factory=list)
     voted: list[int] | None = None  # the judge's majority vote, before the programmatic rules
     points: list[int] = field(default_factory=list)  # after the rules
-    gradings: list[Any] = field(default_factory=list)  # per grading: points, or {"unscored": reason}
+    gradings: list[Any] = field(default_factory=list)  # per grading: points as given, or {"unscored": reason}
     replies: list[str] = field(default_factory=list)
 
     @property
@@ -100,6 +106,7 @@ class Sample:
     protocol: str  # "" when the line has no verdict
     judge: str
     prompt_version: str
+    scoring_version: str  # the scoring rules that turned the judge's replies into points ("" if none)
     status: str  # scored / unscored / not judged
     reason: str  # why not scored ("" when scored)
     scores: dict[str, float] | None  # the item's metrics (max over its scored generations)
@@ -168,7 +175,7 @@ def _generation(g: dict, r: int) -> Generation:
         reason="" if status == "scored" else str(g.get("reason") or ""),
         criteria=[str(c) for c in g["criteria"]] if isinstance(g.get("criteria"), list) else [],
         voted=_points(g["voted"]) if isinstance(g.get("voted"), list) else None, points=_points(g.get("points")),
-        gradings=[_points(x) if isinstance(x, list) else {"unscored": str(x.get("unscored", "?"))
+        gradings=[_given(x) if isinstance(x, list) else {"unscored": str(x.get("unscored", "?"))
                                                            if isinstance(x, dict) else "?"} for x in gradings],
         replies=[str(x) if x is not None else "" for x in replies])
 
@@ -215,7 +222,8 @@ def parse_sample(line: dict, where: str = "") -> Sample:
     return Sample(
         id=str(doc["id"]), skills=skills, topic=doc["topic"], doc=doc,
         protocol=protocol, judge=str(v.get("judge") or ""),
-        prompt_version=str(v.get("prompt_version") or doc.get("prompt_version") or ""), status=status,
+        prompt_version=str(v.get("prompt_version") or doc.get("prompt_version") or ""),
+        scoring_version=str(v.get("scoring_version") or ""), status=status,
         reason="" if status == "scored" else str(v.get("reason") or ("no verdict" if not v else "")),
         scores=scores or None, generations=gens, skill_points=skill_points, where=where)
 
@@ -256,7 +264,7 @@ def check_one_run(samples: Iterable[Sample]) -> None:
         return
     kinds = []
     for label, key in (("protocols", "protocol"), ("judges", "judge"), ("prompt versions", "prompt_version"),
-                       ("catalogs", "catalog")):
+                       ("scoring versions", "scoring_version"), ("catalogs", "catalog")):
         values = sorted({getattr(s, key) for ss in repeated.values() for s in ss})
         if len(values) > 1:
             kinds.append(f"{label} {', '.join(repr(v) for v in values)}")

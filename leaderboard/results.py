@@ -39,7 +39,7 @@ class Entry:
     revision: str  # revision or hash when known, else ""
     protocol: str  # "two-turn" (skillmix_<split>_k<k>) or "single-turn" (..._single); configs.<task>.metadata.protocol
     judge: str  # judge spec string from the task metadata
-    judge_prompt_version: str
+    judge_prompt_version: str  # the grading version: judge prompt and scoring rules (grading_version)
     split: str
     k: int
     task: str
@@ -55,8 +55,9 @@ class Entry:
     judged: bool = True  # False: a --predict_only run (generated, nothing judged); no metric values
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.model, self.revision, self.protocol, self.judge)
+    def key(self) -> tuple[str, str, str, str, str]:
+        # Gradings under other prompts or scoring rules are other numbers: never one row.
+        return (self.model, self.revision, self.protocol, self.judge, self.judge_prompt_version)
 
 
 @dataclass
@@ -156,13 +157,21 @@ def parse_results(data: Any, file: str) -> tuple[list[Entry], list[str]]:
         entries.append(Entry(
             model=task_model, revision=revision, protocol=str(meta.get("protocol") or file_protocol),
             judge=str(meta.get("judge") or ("unknown judge" if judged else "not judged")), judged=judged,
-            judge_prompt_version=str(meta.get("judge_prompt_version") or ""),
+            judge_prompt_version=grading_version(meta) if judged else "",
             # one task name for both protocols (skillmix_heldout_k3 and ..._single): the protocol says which
             split=split, k=k, task=task_name(split, k), stats=stats,
             n=n, unscored=unscored, date=date, file=file,
             model_source=str(data.get("model_source") or config.get("model") or ""),
             provenance=provenance if task_model == model else read_provenance(task_model)))
     return entries, warnings
+
+
+def grading_version(meta: dict) -> str:
+    """The judge prompt and the scoring rules a result was graded under, as one label. Results from
+    before the scoring version was recorded were scored by its first version."""
+    prompt = str(meta.get("judge_prompt_version") or "")
+    scoring = str(meta.get("judge_scoring_version") or "skillmix-scoring-v1")
+    return f"{prompt}, {scoring}" if prompt else scoring
 
 
 def _predict_only_row(row: Any) -> bool:
@@ -283,7 +292,7 @@ def read_provenance(model: str) -> dict[str, Any] | None:
 
 
 def provenance_summary(p: dict[str, Any] | None) -> str:
-    """One line: base model, steps, data files (short hashes), commit."""
+    """One line: base model, steps, data files (short hashes), conversations trained on, commit."""
     if not p:
         return ""
     parts = []
@@ -298,8 +307,16 @@ def provenance_summary(p: dict[str, Any] | None) -> str:
     names = [f"{Path(str(f.get('path', '?'))).name}#{str(f.get('sha256', ''))[:8]}" for f in files if isinstance(f, dict)]
     if names:
         parts.append("data " + ", ".join(names))
-    if data.get("conversations") is not None:
-        parts.append(f"{data['conversations']} conversations")
+    # what the model was trained on, not what was generated: conversations with no answer token left
+    # within max_length are dropped (older files: conversations - dropped_no_answer_tokens)
+    read, dropped, trained = (data.get(key) if isinstance(data.get(key), int) and not isinstance(data.get(key), bool)
+                              and data.get(key) >= 0 else None
+                              for key in ("conversations", "dropped_no_answer_tokens", "trained_conversations"))
+    if trained is None and read is not None:
+        trained = max(0, read - (dropped or 0))
+    if trained is not None:
+        parts.append(f"{trained} conversations trained on"
+                     + (f" ({dropped} of {read} dropped: too long)" if dropped and read is not None else ""))
     if p.get("skillmix_commit"):
         parts.append(f"commit {str(p['skillmix_commit'])[:10]}")
     return "; ".join(parts) or "training provenance present"

@@ -15,7 +15,7 @@ REFERENCE_FILE = Path("shared") / "reference" / "skillmix_public_gradings.jsonl"
 
 
 def _find_reference() -> Path:
-    """The real grader replies (not part of the project, see DESIGN.md §2): $SKILLMIX_REFERENCE, else
+    """The real GPT-4 grader replies of the public reference repository (not redistributed here): $SKILLMIX_REFERENCE, else
     ``shared/reference/`` in the checkout or in any folder above it (a worktree sits deeper than main)."""
     if os.environ.get("SKILLMIX_REFERENCE"):
         return Path(os.environ["SKILLMIX_REFERENCE"])

@@ -24,7 +24,7 @@ from fake_llm_server import Action, FakeLLMServer, rubric_of
 from lmeval_helpers import run_lm_eval
 from skillmix.leaderboard.cli import main
 from skillmix.leaderboard.published import load_published
-from skillmix.leaderboard.results import METRICS, load, newest
+from skillmix.leaderboard.results import METRICS, load, newest, parse_results
 
 TASKS = ["skillmix_heldout_k2", "skillmix_heldout_k3", "skillmix_train_k2", "skillmix_train_k3"]
 API_LIMIT = 12  # items per task for the API students (cheap); the tiny checkpoint runs 2
@@ -290,7 +290,7 @@ def test_cli_writes_markdown_csv_html_and_plots(runs, site):
     measured, published = md.split("## Reference numbers: published (GPT-4 grader)")
     assert "GPT-4" not in measured.replace("published (GPT-4 grader)", "")
     assert "| SKILL-MIX leaderboard | GPT-4 | as published | GPT-4 | all | 3 | Ratio of Full Marks | 0.66 |" in published
-    assert "Mistral-7B-Instruct-v0.2" in published and "model not stated in our notes" in published
+    assert "Mistral-7B-Instruct-v0.2" in published and "not stated" not in published
 
 
 def test_all_metric_and_bad_baseline_options(runs, tmp_path, capsys):
@@ -318,7 +318,9 @@ def test_published_rows_are_labelled_and_faithful():
     paper = "Zhao et al. 2024 (arXiv 2409.19808)"
     assert got[(paper, "LLaMA-2-13B-Chat", "fine-tuned on D_SKILL-MIX(1,2,3)", "heldout", 3, "full_marks")] == 0.37
     assert got[(paper, "Mistral-7B-Instruct-v0.2", "before fine-tuning", "heldout", 3, "full_marks")] == 0.08
-    assert got[(paper, "model not stated in our notes", "fine-tuned on D_SKILL-MIX(1)", "not stated", 1, "full_marks")] == 0.87
+    # A number whose model, split or data set is not stated is not shown with a guess.
+    assert not [p for p in pub if "not stated" in f"{p.model} {p.variant} {p.split}"]
+    assert all(p.split in ("train", "heldout", "all") and p.model and p.variant for p in pub)
 
 
 def test_page_is_self_contained(site):
@@ -951,3 +953,19 @@ def test_one_process_build_writes_what_the_worker_build_writes(runs, site, tmp_p
     # Rebuilt without a baseline: the earlier build's Δ plots go, the others are redrawn.
     assert list(out.glob("plot_delta_*.png")) and main([str(runs["out"]), "--out", str(out), "--jobs", "1"]) == 0
     assert not list(out.glob("plot_delta_*.png")) and (out / "plot_full_marks.png").is_file()
+
+
+def test_results_of_other_scoring_rules_are_never_one_row(runs):
+    """A run graded under the first scoring rules (no judge_scoring_version recorded) and one under the
+    current rules, same model and judge: two rows, each labelled with its grading version."""
+    from skillmix.leaderboard.table import build_rows
+    from skillmix_tasks.scoring import SCORING_VERSION
+
+    data = json.loads(json.dumps(runs["two"]))
+    for cfg in data["configs"].values():
+        cfg["metadata"].pop("judge_scoring_version", None)
+    old, _ = parse_results(data, "old/results_2024-01-01T00-00-00.json")
+    new, _ = parse_results(runs["two"], "new/results_2024-01-02T00-00-00.json")
+    rows = build_rows(old + new)
+    assert len(rows) == 2
+    assert sorted(r.judge_prompt_version.split(", ")[-1] for r in rows) == sorted(["skillmix-scoring-v1", SCORING_VERSION])

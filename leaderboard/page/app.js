@@ -397,7 +397,7 @@
           var row = el("tr");
           row.appendChild(el("td", {}, c));
           row.appendChild(el("td", {"class": "num"}, g.voted ? String(g.voted[ci]) : "—"));
-          g.gradings.forEach(function (gr) { row.appendChild(el("td", {"class": "num"}, Array.isArray(gr) ? String(gr[ci]) : "—")); });
+          g.gradings.forEach(function (gr) { row.appendChild(el("td", {"class": "num"}, Array.isArray(gr) && gr[ci] !== null && gr[ci] !== undefined ? String(gr[ci]) : "—")); });
           row.appendChild(el("td", {"class": "num"}, g.points.length ? String(g.points[ci]) : "—"));
           t.appendChild(row);
         });

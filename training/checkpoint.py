@@ -4,7 +4,7 @@ Layout of ``output_dir``::
 
     step-000500/                 save_pretrained(model, tokenizer incl. chat template); LoRA: merged weights
         adapter/                 LoRA runs only: the peft adapter (adapter_config.json, adapter_model.safetensors)
-        skillmix_provenance.json data files + sha256, config, steps, tokens
+        skillmix_provenance.json data files + sha256, conversations trained on and dropped (per file and k), config, steps, tokens
         accelerate_state/        accelerator.save_state (weights, optimizer, scheduler, RNG)
             trainer_state.json   written last: {"step": 500, ...}; a state without it is ignored
     final/                       the same at the end of training

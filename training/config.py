@@ -63,6 +63,9 @@ class TrainConfig:
     packing: bool = False  # pack several examples per sequence (no cross-example attention)
     packing_attention: str = "position_ids"  # position_ids | block_mask (see README: fallback)
     train_on_eos: bool = True  # also learn the end-of-turn token after each assistant answer
+    # a conversation with no answer token left within max_length is dropped; stop before training when a data
+    # file, or one k within it, loses more than this share of its conversations (1.0: never stop)
+    max_dropped_share: float = 0.05
     # hardware switches
     bf16: bool = False
     gradient_checkpointing: bool = False
@@ -119,6 +122,9 @@ class TrainConfig:
             raise ConfigError(f"pretrain_ratio: must be in [0, 1), got {self.pretrain_ratio}")
         if self.pretrain_ratio > 0 and not self.pretrain_data:
             raise ConfigError("pretrain_data: required when pretrain_ratio > 0")
+        if not 0.0 <= self.max_dropped_share <= 1.0:
+            raise ConfigError(f"max_dropped_share: must be in [0, 1] (a share of each data file's conversations; "
+                              f"1.0 disables the check), got {self.max_dropped_share}")
         if self.optimizer not in ("adam", "adamw"):
             raise ConfigError(f"optimizer: adam or adamw, got {self.optimizer!r}")
         if self.packing_attention not in ("position_ids", "block_mask"):

@@ -12,6 +12,11 @@ Done once, before the loop, on every process (deterministic, so all processes ag
    block-diagonal 4D mask instead when ``packing_attention=block_mask``.
 
 The first label of every example is -100, so no example is ever trained to predict from its neighbour.
+
+A conversation with no answer token left after cutting to ``max_length`` is dropped. Drops are counted
+per source (each file, and each ``k`` within it: datagen rows carry ``k``), shown as a table, written to
+the provenance file, and a source that loses more than ``max_dropped_share`` of its conversations stops
+the run (``DroppedDataError``) before the pre-training corpus or the model is loaded.
 """
 
 from __future__ import annotations
@@ -51,9 +56,10 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
     return paths
 
 
-def read_conversations(paths: Sequence[Path]) -> list[list[dict[str, str]]]:
-    """Rows of chat JSONL (``{"messages": [{"role", "content"}, ...], ...}``); other keys are ignored."""
-    conversations = []
+def read_rows(paths: Sequence[Path]) -> list[tuple[Path, int | None, list[dict[str, str]]]]:
+    """(file, k, messages) for each row of chat JSONL (``{"messages": [{"role", "content"}, ...], ...}``);
+    ``k`` is the row's integer ``k`` (the datagen's rows carry it), else None; other keys are ignored."""
+    rows = []
     for path in paths:
         for n, row in iter_objects(path, DataError):
             messages = row.get("messages")
@@ -61,8 +67,15 @@ def read_conversations(paths: Sequence[Path]) -> list[list[dict[str, str]]]:
                     isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
                     for m in messages):
                 raise DataError(f"{path}:{n}: expected a 'messages' list of {{role, content}} strings")
-            conversations.append([{"role": m["role"], "content": m["content"]} for m in messages])
-    return conversations
+            k = row.get("k")
+            k = k if isinstance(k, int) and not isinstance(k, bool) else None
+            rows.append((path, k, [{"role": m["role"], "content": m["content"]} for m in messages]))
+    return rows
+
+
+def read_conversations(paths: Sequence[Path]) -> list[list[dict[str, str]]]:
+    """The ``messages`` of each row (see ``read_rows``)."""
+    return [messages for _, _, messages in read_rows(paths)]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -290,19 +303,109 @@ def block_causal_mask(segments: torch.Tensor, dtype: torch.dtype | None = None) 
     return torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
 
 
+# ----------------------------------------------------------------------------- dropped conversations
+class DroppedDataError(DataError):
+    """A data source lost more than ``max_dropped_share`` of its conversations to ``max_length``."""
+
+
+def _count(conversations: int = 0, dropped: int = 0) -> dict[str, Any]:
+    return {"conversations": conversations, "dropped": dropped, "trained": conversations - dropped,
+            "dropped_share": dropped / conversations if conversations else 0.0}
+
+
+def count_sources(outcomes: Sequence[tuple[Path, int | None, bool]], paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Per file (in ``paths`` order) and per k within it: conversations, dropped, trained, dropped_share.
+    ``outcomes``: (file, k, kept) for each conversation."""
+    tally: dict[str, list[int]] = {str(p): [0, 0] for p in paths}
+    per_k: dict[str, dict[int, list[int]]] = {str(p): {} for p in paths}
+    for path, k, kept in outcomes:
+        groups = [tally[str(path)]] + ([] if k is None else [per_k[str(path)].setdefault(k, [0, 0])])
+        for t in groups:
+            t[0] += 1
+            t[1] += not kept
+    return [dict(path=path, **_count(*tally[path]),
+                 per_k={str(k): _count(*per_k[path][k]) for k in sorted(per_k[path])}) for path in tally]
+
+
+def dropped_table(sources: list[dict[str, Any]], max_length: int) -> str:
+    """The on-screen table of conversations per source (file, and k within it)."""
+    lines = [("source", "k", "conversations", "dropped", "share", "trained")]
+
+    def line(name, k, c):
+        return (name, k, str(c["conversations"]), str(c["dropped"]), f"{100 * c['dropped_share']:.1f}%", str(c["trained"]))
+
+    for s in sources:
+        ks = s["per_k"]
+        if len(ks) == 1 and next(iter(ks.values()))["conversations"] == s["conversations"]:
+            lines.append(line(s["path"], next(iter(ks)), s))  # one k: the file is the k
+            continue
+        lines += [line(s["path"], k, c) for k, c in ks.items()]
+        lines.append(line(s["path"], "all" if ks else "-", s))
+    total = _count(sum(s["conversations"] for s in sources), sum(s["dropped"] for s in sources))
+    lines.append(line("total", "", total))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
+    text = ["  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            for row in lines]
+    return (f"data: conversations per source (dropped: no answer token left within max_length={max_length})\n"
+            + "\n".join(text))
+
+
+def check_dropped(sources: list[dict[str, Any]], max_share: float, max_length: int) -> None:
+    """Raise ``DroppedDataError`` naming every file, and k within it, that lost more than ``max_share``
+    of its conversations (``max_share`` 1.0: never), or when no conversation is left at all."""
+    offending = []
+    for s in sources:
+        named = [f"{s['path']} k={k}: {c['dropped']} of {c['conversations']} dropped ({100 * c['dropped_share']:.1f}%)"
+                 for k, c in s["per_k"].items() if c["dropped_share"] > max_share]
+        if not named and s["dropped_share"] > max_share:
+            named = [f"{s['path']}: {s['dropped']} of {s['conversations']} dropped ({100 * s['dropped_share']:.1f}%)"]
+        offending += named
+    fix = (f"Use a larger max_length (now {max_length}) or truncate the prompt side (shorter user turns) "
+           "so that the answers fit")
+    if offending:
+        raise DroppedDataError(
+            f"too many conversations dropped (no answer token left within max_length={max_length}; at most "
+            f"max_dropped_share={max_share:g} of each file and k): " + "; ".join(offending)
+            + f". {fix}, or set max_dropped_share=1.0 to train on what is left")
+    if not any(s["trained"] for s in sources):
+        raise DroppedDataError(f"no conversation left to train on in {', '.join(s['path'] for s in sources)} "
+                               f"({sum(s['conversations'] for s in sources)} read, all dropped). {fix}")
+
+
 # ----------------------------------------------------------------------------- all together
-def build_dataset(config, tokenizer) -> tuple[PackedDataset, dict[str, Any]]:
-    """The training rows for ``config`` and statistics (also written to the provenance file)."""
+def _main_process() -> bool:
+    """True on the main process of an accelerate launch (or outside one)."""
+    try:
+        from accelerate import PartialState
+
+        return PartialState().is_main_process
+    except Exception:  # no accelerate state can be built: a plain single process
+        return True
+
+
+def build_dataset(config, tokenizer, report: bool | None = None) -> tuple[PackedDataset, dict[str, Any]]:
+    """The training rows for ``config`` and statistics (also written to the provenance file).
+
+    Stops with ``DroppedDataError`` (before the pre-training corpus is read) when a source loses more
+    than ``config.max_dropped_share`` of its conversations. ``report``: log the per-source table; by
+    default on the main process only."""
+    if report is None:
+        report = _main_process()
     paths = expand_paths(config.data)
-    conversations = read_conversations(paths)
-    examples, dropped = [], 0
-    for messages in conversations:
+    rows = read_rows(paths)
+    examples, outcomes = [], []
+    for path, k, messages in rows:
         ex = tokenize_conversation(tokenizer, messages, config.max_length, config.train_on_eos)
-        if any(l != IGNORE for l in ex["labels"]):
+        kept = any(l != IGNORE for l in ex["labels"])
+        if kept:
             ex["source"] = "sft"
             examples.append(ex)
-        else:
-            dropped += 1
+        outcomes.append((path, k, kept))
+    sources = count_sources(outcomes, paths)
+    dropped = sum(s["dropped"] for s in sources)
+    if report:
+        log.log(logging.WARNING if dropped else logging.INFO, "%s", dropped_table(sources, config.max_length))
+    check_dropped(sources, config.max_dropped_share, config.max_length)
     sft_labelled = sum(sum(l != IGNORE for l in ex["labels"]) for ex in examples)
     pretrain: list[dict] = []
     if config.pretrain_ratio > 0:
@@ -319,8 +422,12 @@ def build_dataset(config, tokenizer) -> tuple[PackedDataset, dict[str, Any]]:
     n_tokens = sum(len(ex["input_ids"]) for ex in examples)
     stats = {
         "files": [{"path": str(p), "sha256": file_sha256(p)} for p in paths],
-        "conversations": len(conversations),
+        "conversations": len(outcomes),  # read from the files
         "dropped_no_answer_tokens": dropped,
+        "trained_conversations": len(outcomes) - dropped,  # what the model sees
+        "sources": sources,  # per file: conversations, dropped, trained, dropped_share, per_k {k: the same}
+        "max_length": config.max_length,
+        "max_dropped_share": config.max_dropped_share,
         "sft_examples": len(examples) - len(pretrain),
         "sft_labelled_tokens": sft_labelled,
         "pretrain_examples": len(pretrain),

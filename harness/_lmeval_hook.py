@@ -35,6 +35,7 @@ def _patch(module) -> None:
             # Our folder first, so a user's --include_path can still override a task.
             paths.insert(0, TASK_DIR)
         original(self, *args, include_path=paths, **kwargs)
+        _after_index(self)
 
     __init__.__wrapped__ = original  # type: ignore[attr-defined]
     cls.__init__ = __init__
@@ -52,6 +53,17 @@ def _preflight() -> None:
     except Exception:
         return  # a broken install: the tasks' own checks still run before any generation
     preflight()
+
+
+def _after_index(manager) -> None:
+    """Once lm-eval indexed its tasks: a misspelt SKILL-MIX task name gets one message (SystemExit)."""
+    try:
+        import importlib
+
+        check = importlib.import_module("skillmix.harness.checks").check_task_names
+    except Exception:
+        return
+    check(manager)
 
 
 class _Finder:

@@ -1,8 +1,10 @@
 """The checks of a SKILL-MIX ``lm_eval`` run before anything is generated.
 
 - :func:`preflight` runs when the ``lm_eval`` CLI resolves its task names, before the model loads
-  (the import hook calls it): a misspelt ``--metadata`` key, a missing judge, or a two-turn task
-  without ``--apply_chat_template`` is one message and exit status 2.
+  (the import hook calls it): an unknown ``--metadata`` key, an ``--output_path`` that cannot be
+  written, a missing judge, or a two-turn task without ``--apply_chat_template`` is one message and
+  exit status 2. :func:`check_task_names` follows once lm-eval has indexed its tasks: a misspelt
+  ``skillmix_`` task name gets a did-you-mean instead of lm-eval's traceback.
 - :func:`check_task` runs when a task is built (``tasks/utils.load_dataset``), after the model loads
   and before any generation: the judge again (the Python API has no CLI) and that the model can
   template a chat, which the two-turn protocol needs.
@@ -11,10 +13,12 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 import sys
 from typing import Any, Mapping
 
-from skillmix_tasks.protocol import PROTOCOLS, TWO_TURN, parse_task_name
+from skillmix_tasks.outputs import OutputPathError, check_output_dir
+from skillmix_tasks.protocol import K_RANGE, PROTOCOLS, SPLITS, TWO_TURN, parse_task_name, task_name
 
 from skillmix.grading.specs import JudgeConfigError
 
@@ -84,7 +88,11 @@ def preflight(cli_config: Any = None) -> None:
     if not ours:
         return
     tasks, metadata = ", ".join(ours), dict(cfg.metadata or {})
-    _check_metadata_keys(metadata, tasks)
+    # lm-eval merges --model_args into the metadata it hands every task: those keys are the model's.
+    model_keys = set(cfg.model_args or {}) if isinstance(cfg.model_args, dict) else set()
+    foreign = [n for n in names if isinstance(n, str) and n.strip() and not parse_task_name(n)]
+    _check_metadata_keys({k: v for k, v in metadata.items() if k not in model_keys}, tasks, strict=not foreign)
+    _check_output_path(getattr(cfg, "output_path", None), tasks)
     if not cfg.predict_only:
         _check_judge(metadata, tasks)
     two_turn = [n for n in ours if parse_task_name(n)[2] == TWO_TURN]  # type: ignore[index]
@@ -93,14 +101,56 @@ def preflight(cli_config: Any = None) -> None:
              f"or run the one-prompt variant: {', '.join(n + '_single' for n in two_turn)}.")
 
 
-def _check_metadata_keys(metadata: Mapping[str, Any], tasks: str) -> None:
-    """A --metadata key one typo away from ours is refused (it would be ignored, and the run would go
-    on with the default); other keys are left alone, since lm-eval and other tasks read their own."""
+def _check_metadata_keys(metadata: Mapping[str, Any], tasks: str, strict: bool = True) -> None:
+    """An unknown --metadata key is refused (it would be ignored, and the run would go on with the
+    default), with the key it most likely meant. Beside tasks of other benchmarks (``strict`` off),
+    which read keys of their own, only a key one typo away from ours is refused."""
+    problems = []
     for key in metadata:
-        close = [] if key in USER_KEYS else difflib.get_close_matches(str(key), USER_KEYS, n=1, cutoff=0.75)
-        if close:
-            fail(f"{tasks}: unknown --metadata key {key!r}; did you mean {close[0]!r}? The SKILL-MIX tasks read "
-                 f"{', '.join(USER_KEYS)}.")
+        if key in USER_KEYS:
+            continue
+        close = difflib.get_close_matches(str(key), USER_KEYS, n=1, cutoff=0.6 if strict else 0.75)
+        if close or strict:
+            problems.append(f"unknown --metadata key {key!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+    if problems:
+        fail(f"{tasks}: {'; '.join(problems)}. The SKILL-MIX tasks read {', '.join(USER_KEYS)}"
+             + ("" if strict else " (keys of the other tasks in the run are left to them)") + ".")
+
+
+def _check_output_path(output_path: Any, tasks: str) -> None:
+    """``--output_path`` is written after all generation and judging: check it first. lm-eval takes a
+    folder, or a ``.json`` file whose folder it writes into."""
+    if not output_path:
+        return
+    folder = str(output_path)
+    if folder.endswith(".json"):
+        folder = str(Path(folder).parent)
+    try:
+        check_output_dir(folder, what="--output_path")
+    except OutputPathError as e:
+        fail(f"{tasks}: {e}; nothing was generated.")
+
+
+def known_task_names() -> list[str]:
+    """Every SKILL-MIX task and group name."""
+    names = [task_name(split, k, protocol) for protocol in PROTOCOLS for split in SPLITS for k in (*K_RANGE, None)]
+    return sorted(names)
+
+
+def check_task_names(manager: Any, cli_config: Any = None) -> None:
+    """After lm-eval indexed its tasks: a ``skillmix`` task name it does not know gets one message with
+    the name it most likely meant (lm-eval's own answer is a traceback after the model's set-up)."""
+    cfg = cli_config if cli_config is not None else internals.cli_config()
+    if cfg is None:
+        return
+    names = cfg.tasks.split(",") if isinstance(cfg.tasks, str) else list(cfg.tasks or [])
+    known = set(internals.indexed_task_names(manager))
+    for name in (n.strip() for n in names if isinstance(n, str)):
+        if name.lower().startswith("skillmix") and name not in known and not name.endswith(".yaml"):
+            close = difflib.get_close_matches(name, known_task_names(), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            fail(f"unknown task {name!r}; {hint}SKILL-MIX tasks are skillmix_<train|heldout|all>_k<1-6> (the paper's "
+                 f"two turns), the same with _single (one prompt), and the groups skillmix_<split>[_single].")
 
 
 def check_task(name: str, protocol: str, metadata: Mapping[str, Any]) -> None:

@@ -109,6 +109,11 @@ def cli_config() -> Any:
     return cfg if cfg is not None and hasattr(cfg, "predict_only") else None
 
 
+def indexed_task_names(manager: Any) -> list[str]:
+    """Every task and group name a ``TaskManager`` has indexed."""
+    return list(getattr(manager, "all_tasks", None) or [])
+
+
 def task_metadata(task: Any) -> dict:
     return dict(getattr(getattr(task, "config", None), "metadata", None) or {})
 

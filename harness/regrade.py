@@ -30,6 +30,7 @@ from skillmix_tasks.metrics import item_metrics, summarize
 from skillmix_tasks.outputs import OutputPathError, check_output_file
 from skillmix_tasks.prompts import PROMPT_VERSION
 from skillmix_tasks.protocol import METRICS
+from skillmix_tasks.scoring import SCORING_VERSION
 from skillmix_tasks.sampling import Item
 
 from skillmix.grading.agreement import agreement_report
@@ -140,7 +141,8 @@ def summarize_grades(grades: Sequence[TextGrade], judge: Judge) -> dict:
         if not g.scored:
             texts_unscored[g.score.reason] = texts_unscored.get(g.score.reason, 0) + 1  # type: ignore[union-attr]
     return {
-        "judge": judge.spec, "prompt_version": PROMPT_VERSION, "n_gradings": judge.settings.n_gradings,
+        "judge": judge.spec, "prompt_version": PROMPT_VERSION, "scoring_version": SCORING_VERSION,
+        "n_gradings": judge.settings.n_gradings,
         "metrics": {m: {"mean": task[m], "stderr": task[f"{m}_stderr"], "ci95": task[f"{m}_ci95"]}
                     for m in METRICS},
         "items": {"n": task["n_items"], "scored": task["n_scored"], "unscored_by_reason": task["unscored_by_reason"]},
@@ -200,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-interval", type=float, metavar="SECONDS",
                    help="with --batch: seconds between status polls (default 60)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the whole summary as JSON (default: a short table)")
     return p
 
 
@@ -277,19 +280,69 @@ def run(args: argparse.Namespace) -> dict:
     return summary
 
 
+def _money(x: Any) -> str:
+    return "n/a" if x is None else f"${x:,.4f}"
+
+
+def _metric(m: dict) -> str:
+    mean, se = m.get("mean"), m.get("stderr")
+    if mean is None or mean != mean:
+        return "—"
+    return f"{mean:.3f}" + (f" ± {se:.3f}" if isinstance(se, float) and se == se else "")
+
+
+def human_summary(summary: dict) -> str:
+    """What a person reads at the end of a run (``--json`` prints the whole summary instead)."""
+    if summary.get("dry_run"):
+        w = max([5] + [len(e["judge"]) for e in summary["judges"]])
+        lines = [f"skillmix-grade --dry-run ({summary['mode']}): nothing was sent",
+                 f"  {'judge':<{w}} {'texts':>6} {'calls':>7} {'cached':>7} {'online':>11} {'batch':>11}"]
+        for e in summary["judges"]:
+            lines.append(f"  {e['judge']:<{w}} {e['texts']:>6} {e['calls']:>7} {e['cached']:>7} "
+                         f"{_money(e['cost_est']):>11} {_money(e['batch_cost_est']):>11}")
+        lines.append(f"  total: {summary['total_calls']} calls, {_money(summary['total_cost_est'])} online, "
+                     f"{_money(summary['total_batch_cost_est'])} through the Batch APIs (list prices, estimated tokens)")
+        return "\n".join(lines)
+    if summary.get("batch_pending"):
+        return "skillmix-grade: " + summary["note"] + "".join(
+            f"\n  {p['judge']}: {p['requests']} requests in {len(p['batches'])} batch(es)" for p in summary["batch_pending"])
+    w = max([5] + [len(j["judge"]) for j in summary["judges"]])
+    lines = [f"skillmix-grade: {summary['input']} -> {summary.get('output')}",
+             f"  {'judge':<{w}} {'full marks':>15} {'all skills':>15} {'skills fraction':>15}  items scored"]
+    for j in summary["judges"]:
+        m, items = j["metrics"], j["items"]
+        lines.append(f"  {j['judge']:<{w}} {_metric(m['full_marks']):>15} {_metric(m['all_skills']):>15} "
+                     f"{_metric(m['skills_fraction']):>15}  {items['scored']} of {items['n']}")
+        if items["unscored_by_reason"]:
+            lines.append("    unscored items (left out of the means): "
+                         + ", ".join(f"{r}: {n}" for r, n in items["unscored_by_reason"].items()))
+        cost = j["stats"].get("cost")
+        lines.append(f"    {j['texts']['n']} texts, {j['stats'].get('calls', 0)} calls, {j['stats'].get('cached', 0)} "
+                     f"gradings from the cache" + (f", ${cost:,.4f}" if cost is not None else ""))
+    for f in summary.get("results_files") or ():
+        lines.append(f"  results file: {f}")
+    if summary.get("output"):
+        lines.append(f"  the whole summary: {summary_path(summary['output'])} (or --json)")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    def show(summary: dict) -> None:
+        print(_dumps(summary, indent=2) if args.json else human_summary(_nan_to_none(summary)))
+
     try:
         summary = run(args)
     except (JudgeConfigError, InputError, OutputPathError, ResultsError) as e:
         print(f"skillmix-grade: error: {e}", file=sys.stderr)
         return 2
     except NothingScored as e:
-        print(_dumps(e.summary, indent=2))
+        show(e.summary)
         print(f"skillmix-grade: error: {e}", file=sys.stderr)
         return 1
-    print(_dumps(summary, indent=2))
+    show(summary)
     for why in summary.get("errors") or ():  # a judge that scored nothing is no result, whatever the others did
         print(f"skillmix-grade: error: {why}", file=sys.stderr)
     return 1 if summary.get("errors") else 0

@@ -13,7 +13,8 @@ The results file is the ``--predict_only`` run's own ``results_<ts>.json`` (next
 arguments, versions, protocol), with the task's row replaced by the judged metrics under the ``judged``
 filter (the task YAML's names: mean and stderr of full_marks, all_skills, skills_fraction; the count of
 unscored items) and the judge in ``configs.<task>.metadata``, written as
-``<results-dir>/<model folder>/results_<ts>_<judge>.json``.
+``<results-dir>/<model folder>/results_<ts>_<task>_<judge>.json``: one file per task and judge, so grading
+each task of a multi-task run into one folder adds a file per task and never overwrites another task's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from skillmix_tasks.prompts import PROMPT_VERSION
 from skillmix_tasks.protocol import parse_task_name
+from skillmix_tasks.scoring import SCORING_VERSION
 
 from .verdicts import samples_task
 
@@ -70,7 +72,8 @@ def write_results(samples: str | Path, judge_summary: dict, out_dir: str | Path)
     data["results"] = {task: row}  # the predict_only rows (and other tasks of that run) are not this grading
     config = dict((data.get("configs") or {}).get(task) or {})
     config["metadata"] = {**(config.get("metadata") or {}), "judge": judge_summary["judge"],
-                          "judge_prompt_version": PROMPT_VERSION, "judge_stats": judge_summary["stats"],
+                          "judge_prompt_version": PROMPT_VERSION,
+                          "judge_scoring_version": SCORING_VERSION, "judge_stats": judge_summary["stats"],
                           "graded_from": str(samples)}
     data["configs"] = {task: config}
     for key in ("versions", "n-shot", "higher_is_better", "n-samples"):
@@ -80,7 +83,7 @@ def write_results(samples: str | Path, judge_summary: dict, out_dir: str | Path)
     data.pop("groups", None)
     data.pop("group_subtasks", None)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", judge_summary["judge"]).strip("_")
-    out = Path(out_dir) / template.parent.name / f"results_{ts}_{slug}.json"
+    out = Path(out_dir) / template.parent.name / f"results_{ts}_{task}_{slug}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
     return out

@@ -20,7 +20,8 @@ def run_lm_eval(args: list[str], out: Path, env: dict | None = None, timeout: in
     for var in ("SKILLMIX_JUDGE", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         if env is None or var not in env:
             full_env.pop(var, None)
-    return subprocess.run([LM_EVAL, *args, "--output_path", str(out)], capture_output=True, text=True,
+    output = [] if "--output_path" in args else ["--output_path", str(out)]
+    return subprocess.run([LM_EVAL, *args, *output], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=out)
 
 

@@ -186,7 +186,7 @@ def env(monkeypatch, tmp_path, srv):
 
 def grade_cmd(env, *extra, judge="openai:gpt-4o"):
     return ["--judge", judge, "--input", str(env / "texts.jsonl"), "--output", str(env / "g.jsonl"),
-            "--batch", "--poll-interval", "0.01", "--no-progress", *extra]
+            "--batch", "--poll-interval", "0.01", "--no-progress", "--json", *extra]
 
 
 def test_cli_dry_run_shows_online_and_batch_cost(env, srv, capsys):

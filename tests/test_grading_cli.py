@@ -47,7 +47,14 @@ def test_plain_jsonl(env, srv, capsys):
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(lines) == 6 and all(x["status"] == "scored" and x["judge"] == spec for x in lines)
     summary = json.loads((env / "grades.summary.json").read_text())
-    assert json.loads(capsys.readouterr().out) == summary
+    # A person gets a short table; --json prints the whole summary.
+    table = capsys.readouterr().out
+    assert len(table.splitlines()) < 10 and spec in table and "1.000" in table and "3 of 3" in table
+    assert str(env / "grades.summary.json") in table
+    assert main(["--judge", spec, "--input", str(inp), "--output", str(out), "--no-progress", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in again.items() if k != "judges"} == {k: v for k, v in summary.items() if k != "judges"}
+    assert [j["metrics"] for j in again["judges"]] == [j["metrics"] for j in summary["judges"]]
     [s] = summary["judges"]
     assert s["items"]["n"] == 3 and s["texts"]["n"] == 6 and s["metrics"]["full_marks"]["mean"] == 1.0
     assert s["stats"]["judged"] == 18 and s["stats"]["cached"] == 0 and "rate_limited_429" in s["stats"]
@@ -105,10 +112,13 @@ def test_no_judge_error_and_dry_run(env, srv, capsys, monkeypatch):
     assert "four ways" in err and "skillmix-grade --judge openai:gpt-4o" in err and "lm_eval" not in err
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     assert main(["--judge", "openai:gpt-4o", "--input", str(inp), "--dry-run"]) == 0
+    table = capsys.readouterr().out
+    assert "nothing was sent" in table and "openai:gpt-4o" in table and "6 calls" in table
+    assert main(["--judge", "openai:gpt-4o", "--input", str(inp), "--dry-run", "--json"]) == 0
     est = json.loads(capsys.readouterr().out)
     # 6 texts x 3 gradings: 18 replies in 6 requests (the 3 gradings of a text are one request's n=3).
     assert (est["total_calls"], est["total_replies"]) == (6, 18) and est["total_cost_est"] > 0 and srv.requests == []
-    assert main(["--judge", "openai:gpt-4o", "--input", str(inp), "--dry-run", "--choices-per-call", "1"]) == 0
+    assert main(["--judge", "openai:gpt-4o", "--input", str(inp), "--dry-run", "--choices-per-call", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total_calls"] == 18
 
 

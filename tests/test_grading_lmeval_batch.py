@@ -45,7 +45,7 @@ def test_predict_only_then_batch_grading_into_a_results_file_the_leaderboard_rea
     graded = tmp_path / "graded"
     cmd = ["--judge", "openai:gpt-4o", "--batch", "--poll-interval", "0.01", "--input", samples,
            "--output", str(tmp_path / "g.jsonl"), "--results-dir", str(graded), "--cache", str(tmp_path / "c.sqlite"),
-           "--no-progress"]
+           "--no-progress", "--json"]
     assert grade_main(cmd) == 0
     summary = json.loads(capsys.readouterr().out)
     assert srv.calls == 0 and srv.batch.lines == 2 * 3  # 2 items x 3 generations, n=3 gradings a line
@@ -91,3 +91,29 @@ def test_a_filter_told_not_to_wait_is_refused_before_generation(tiny_model, tmp_
                         "--metadata", metadata, *SHORT], tmp_path, {"OPENAI_API_KEY": FAKE_KEY})
     assert proc.returncode != 0 and "batch_wait: false cannot work inside lm_eval" in proc.stderr
     assert "--predict_only" in proc.stderr and "Running generate_until requests" not in proc.stderr
+
+
+def test_each_task_of_a_multi_task_run_graded_into_one_folder_is_kept(srv, tmp_path, capsys):
+    """The documented route for paper-scale runs: one --predict_only run of several tasks, each task's samples
+    graded into the same --results-dir; the leaderboard then reads every task, not the last one graded."""
+    from test_tasks_two_turn import api_args, student_handler
+
+    srv.handler = student_handler()
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    tasks = ["skillmix_heldout_k2", "skillmix_train_k1", "skillmix_heldout_k3_single"]
+    proc = run_lm_eval([*api_args(srv), "--tasks", ",".join(tasks), "--limit", "1", "--predict_only",
+                        "--log_samples"], gen)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    graded = tmp_path / "graded"
+    for task in tasks:
+        [samples] = glob.glob(str(gen / "**" / f"samples_{task}_2*.jsonl"), recursive=True)
+        assert grade_main(["--judge", f"openai-compatible:judge@{srv.openai_url}", "--input", samples,
+                           "--output", str(tmp_path / f"{task}.jsonl"), "--results-dir", str(graded),
+                           "--cache", str(tmp_path / "c.sqlite"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert len(glob.glob(str(graded / "**" / "results_*.json"), recursive=True)) == 3
+    entries = load([graded]).entries
+    assert sorted((e.task, e.protocol) for e in entries) == [
+        ("skillmix_heldout_k2", "two-turn"), ("skillmix_heldout_k3", "single-turn"), ("skillmix_train_k1", "two-turn")]
+    assert all(e.judged and e.n == 1 for e in entries)

@@ -1,5 +1,7 @@
 """Judge specs, settings and resolution: all checked eagerly, without the network."""
 
+import re
+
 import pytest
 
 from grading_helpers import FAKE_KEY
@@ -157,3 +159,24 @@ def test_a_config_file_with_a_typo_names_the_file_and_the_key(tmp_path):
     assert str(path) in str(e.value) and "'max_cst'" in str(e.value) and "did you mean 'max_cost'" in str(e.value)
     path.write_text("judge: openai:gpt-4o\ntemperature: 0.2\nmax_cost: 5\n")
     assert load_config_file(path)["max_cost"] == 5
+
+
+@pytest.mark.parametrize("text, words", [
+    ("openai-compatible:m@http://127.0.0.1:9/v1,anthropic:claude-sonnet-4-6", "holds ','"),
+    ("openai-compatible:m@http://127.0.0.1:9/v1;x", "holds ';'"),
+    ("openai-compatible:m@http://host:99999/v1", "Port out of range"),
+    ("openai-compatible:m@http://bad host/v1", "expected openai-compatible"),
+    ("openai-compatible:m@http://a..b/v1", "is not a host name"),
+    ("openai:gpt-4o extra", "is not a model name"),
+    ("anthropic:claude-sonnet-4-6,openai:gpt-4o", "is not a model name"),
+])
+def test_a_spec_with_trailing_text_or_a_second_judge_is_refused(text, words):
+    with pytest.raises(JudgeConfigError, match=re.escape(words)):
+        parse_spec(text)
+
+
+@pytest.mark.parametrize("text", ["openai:ft:gpt-4o-mini:org:name:abc1", "anthropic:claude-sonnet-4-6",
+                                  "openai-compatible:meta-llama/Llama-3.1-70B-Instruct@http://[::1]:8000/v1",
+                                  "openai-compatible:q@http://vllm_server:8000/v1", "openai-compatible:q@https://h.example/v1?x=1"])
+def test_real_specs_still_parse(text):
+    assert str(parse_spec(text)).split(":", 1)[0] == text.split(":", 1)[0]

@@ -2,6 +2,7 @@
 judged by a local OpenAI-protocol server."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -87,13 +88,43 @@ def test_missing_judge_is_one_message_before_the_model_loads(tmp_path):
     assert "no usable judge" not in proc.stderr and "Initializing hf model" in proc.stderr
 
 
-def test_a_metadata_key_one_typo_from_ours_is_refused_before_the_model_loads(tmp_path):
-    proc = run_lm_eval(["--model", "hf", "--model_args", "pretrained=/nonexistent/model", "--apply_chat_template",
-                        "--tasks", "skillmix_heldout_k3", "--limit", "2", "--predict_only",
-                        "--metadata", '{"n_item": 5, "max_seq_lengths": [4096]}'], tmp_path)
+def _refused_before_the_model_loads(proc) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "Initializing hf model" not in proc.stderr
+
+
+def test_unknown_metadata_keys_are_refused_before_the_model_loads(tmp_path):
+    metadata = '{"n_item": 5, "max_seq_lengths": [4096], "trust_remote_code": true}'
+    args = ["--model", "hf", "--model_args", "pretrained=/nonexistent/model,trust_remote_code=True",
+            "--apply_chat_template", "--limit", "2", "--predict_only", "--metadata", metadata]
+    proc = run_lm_eval([*args, "--tasks", "skillmix_heldout_k3"], tmp_path)
+    _refused_before_the_model_loads(proc)
     assert "unknown --metadata key 'n_item'; did you mean 'n_items'?" in proc.stderr
-    assert "max_seq_lengths" not in proc.stderr  # another task's key is left alone
+    assert "unknown --metadata key 'max_seq_lengths'" in proc.stderr  # SKILL-MIX alone: nothing else reads it
+    assert "'trust_remote_code'" not in proc.stderr  # lm-eval merges --model_args into the metadata
+    # Beside another benchmark's task, that task's own keys are left to it; a typo of ours is still refused.
+    proc = run_lm_eval([*args, "--tasks", "skillmix_heldout_k3,ruler_niah_single_1"], tmp_path)
+    _refused_before_the_model_loads(proc)
+    assert "did you mean 'n_items'?" in proc.stderr and "max_seq_lengths" not in proc.stderr
+
+
+def test_a_misspelt_task_name_gets_the_name_it_meant(tmp_path):
+    proc = run_lm_eval(["--model", "hf", "--model_args", "pretrained=/nonexistent/model", "--apply_chat_template",
+                        "--tasks", "skillmix_heldot_k3", "--limit", "2", "--predict_only"], tmp_path)
+    _refused_before_the_model_loads(proc)
+    assert "unknown task 'skillmix_heldot_k3'; did you mean 'skillmix_heldout_k3'?" in proc.stderr
+
+
+def test_an_unwritable_output_path_costs_no_generation(tmp_path):
+    """Checked before the model loads: a run that could not write its results generated for nothing."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    # Below a file, and in a folder no process may create files in (/proc, read-only even for root).
+    for output in (blocker / "out", Path("/proc") / "skillmix-out"):
+        proc = run_lm_eval(["--model", "hf", "--model_args", "pretrained=/nonexistent/model", "--apply_chat_template",
+                            "--tasks", "skillmix_heldout_k3", "--limit", "2", "--predict_only",
+                            "--output_path", str(output)], tmp_path)
+        _refused_before_the_model_loads(proc)
+        assert f"--output_path {output}" in proc.stderr and "nothing was generated" in proc.stderr
 
 
 def test_group_over_api_models_with_chat_template_and_unscored_items(judge_server, tmp_path):

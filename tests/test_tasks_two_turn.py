@@ -200,6 +200,7 @@ def test_predict_only_generates_both_turns_judges_nothing_and_regrades_later(tmp
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert [len(b["messages"]) for b in _student_requests(srv)].count(3) == 3
         assert len(_student_requests(srv)) == 6 and not graded_texts(srv)
+        assert "'bypass' placeholder (999) for this task, which is no score" in proc.stderr
         (row,) = samples(tmp_path, "skillmix_heldout_k3")
         verdict = json.loads(row["filtered_resps"][0])
         assert verdict["status"] == "not judged" and verdict["protocol"] == "two-turn"

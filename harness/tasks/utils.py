@@ -29,6 +29,7 @@ from typing import Any
 
 from skillmix_tasks.prompts import PROMPT_VERSION, extract_answer, first_prompt, two_turn_messages
 from skillmix_tasks.protocol import DEFAULT_N, DEFAULT_SEED, METRICS, TWO_TURN, task_name
+from skillmix_tasks.scoring import SCORING_VERSION
 from skillmix_tasks.sampling import Item, sample_items
 
 from skillmix.grading.specs import redact
@@ -117,6 +118,10 @@ def judge_filter(resps: list[list[str]], docs: list[dict]) -> list[str]:
         except Exception as e:  # keep turn 1
             log.exception("skillmix: turn 2 failed (%s)", e)
             turns, reason = [[[t] for t in doc_first] for doc_first in first], "predict_only; turn 2 failed"
+        name = getattr(getattr(task, "config", None), "task", None) or "skillmix"
+        log.warning("skillmix %s: --predict_only, so nothing is judged: lm-eval's table shows its 'bypass' placeholder "
+                    "(999) for this task, which is no score. Grade the texts later, without regenerating: "
+                    "skillmix-grade --judge <spec> --input samples_%s_<date>.jsonl --results-dir <folder>", name, name)
         return [write_verdict(d, protocol, t, status="not judged", reason=reason) for d, t in zip(docs, turns)]
     verdicts, judge, stats = _judge_all(task, lm, docs, first, protocol, metadata)
     # Every rank gets here (each runs every task's filters in order): add up the judge statistics on rank 0.
@@ -127,7 +132,8 @@ def judge_filter(resps: list[list[str]], docs: list[dict]) -> list[str]:
         _warn_local_judge(judge.spec, stats)
         # Lands in the results JSON (configs.<task>.metadata) for the leaderboard.
         internals.set_task_metadata(task, {**metadata, PROTOCOL_KEY: protocol, "judge": judge.spec,
-                                           "judge_prompt_version": PROMPT_VERSION, "judge_stats": stats})
+                                           "judge_prompt_version": PROMPT_VERSION,
+                                           "judge_scoring_version": SCORING_VERSION, "judge_stats": stats})
     _log_unscored(getattr(getattr(task, "config", None), "task", None) or "skillmix", verdicts)
     return verdicts
 

@@ -6,6 +6,11 @@
 with backoff and Retry-After are the SDKs' own (``max_retries``, ``timeout`` configured here);
 an httpx event hook counts attempts, retries and 429s, and feeds the rate-limit headers to the
 backend's ``RateLimiter`` (``ratelimit.py``), which the client layer waits on before each request.
+
+Deadlines: httpx's timeouts are per read, so a server sending a byte now and then held a request
+as long as it liked. Each HTTP attempt, its whole response included, is cut at ``timeout``
+(``_bound_attempts``; the SDK retries it like any timeout), and a call, retries included, at
+``deadline`` (``_SDKBackend.deadline``), whatever the SDK's waits between attempts add up to.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +27,10 @@ from .ratelimit import RateLimiter, current_request
 from .specs import Credentials, JudgeSettings, JudgeSpec, credentials_for, parse_spec, redact
 
 log = logging.getLogger(__name__)
+
+# The SDKs wait between attempts (their backoff, at most 8 s, or a server's Retry-After, which the
+# Anthropic SDK honours however long): a call's hard bound counts each wait at up to this.
+RETRY_WAIT_CAP = 60.0
 
 
 @dataclass
@@ -84,6 +94,100 @@ def _ssl_context():
     return httpx2.create_ssl_context()
 
 
+class _TimeoutAt:
+    """``asyncio.timeout_at`` (Python 3.11) for 3.10: cancel the current task at loop time ``when``
+    and raise TimeoutError from the block."""
+
+    def __init__(self, when: float):
+        self.when = when
+        self._fired = False
+
+    async def __aenter__(self) -> None:
+        self._task = asyncio.current_task()
+        self._handle = asyncio.get_running_loop().call_at(self.when, self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()  # type: ignore[union-attr]
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        self._handle.cancel()
+        if self._fired and exc_type is asyncio.CancelledError:
+            raise TimeoutError from exc
+        return False
+
+
+_timeout_at = asyncio.timeout_at if sys.version_info >= (3, 11) else _TimeoutAt  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=1)
+def _attempt_deadline_transport():
+    """The transport wrapper that cuts each HTTP attempt (connection, request, the whole response
+    body) at a number of seconds. Built on first use: httpx is imported lazily here."""
+    import httpx2
+
+    def timed_out(seconds: float, request):
+        # httpx's own exception, so that the SDK retries it and reports it as any other timeout.
+        return httpx2.ReadTimeout(f"no complete response within {seconds:g} s", request=request)
+
+    class DeadlineStream(httpx2.AsyncByteStream):
+        """A response body that must be in by ``deadline`` (loop time), however it trickles."""
+
+        def __init__(self, inner, deadline: float, seconds: float, request):
+            self.inner, self.deadline, self.seconds, self.request = inner, deadline, seconds, request
+
+        async def __aiter__(self):
+            chunks = self.inner.__aiter__()
+            while True:
+                try:
+                    async with _timeout_at(self.deadline):
+                        chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+                except (TimeoutError, asyncio.TimeoutError) as e:
+                    raise timed_out(self.seconds, self.request) from e
+                yield chunk
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    class AttemptDeadline(httpx2.AsyncBaseTransport):
+        def __init__(self, inner, seconds: float):
+            self.inner, self.seconds = inner, seconds
+
+        async def handle_async_request(self, request):
+            deadline = asyncio.get_running_loop().time() + self.seconds
+            try:
+                async with _timeout_at(deadline):
+                    response = await self.inner.handle_async_request(request)
+            except (TimeoutError, asyncio.TimeoutError) as e:
+                raise timed_out(self.seconds, request) from e
+            response.stream = DeadlineStream(response.stream, deadline, self.seconds, request)
+            return response
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    return AttemptDeadline
+
+
+def _bound_attempts(client, seconds: float):
+    """``client`` with each HTTP attempt cut at ``seconds`` (its transports wrapped: the clients,
+    the SDKs' aiohttp one included, build them themselves)."""
+    wrap = _attempt_deadline_transport()
+    transport = getattr(client, "_transport", None)
+    if transport is None:  # an httpx without the attribute: only each call's deadline applies
+        log.debug("cannot bound the attempts of %s; each call's deadline still applies", type(client).__name__)
+        return client
+    client._transport = wrap(transport, seconds)
+    mounts = getattr(client, "_mounts", None)
+    if isinstance(mounts, dict):  # proxy transports
+        for pattern, t in list(mounts.items()):
+            if t is not None:
+                mounts[pattern] = wrap(t, seconds)
+    return client
+
+
 class _SDKBackend:
     """Shared plumbing: one SDK client per event loop (httpx pools are bound to their loop,
     and ``Judge.grade`` may run each batch in a fresh loop)."""
@@ -132,10 +236,31 @@ class _SDKBackend:
             # The SDK's own aiohttp transport: httpx's pool rescans every connection on each
             # request, which costs ~2 ms of CPU a call at concurrency 64.
             try:
-                return sdk.DefaultAioHttpClient(**kwargs)
+                return _bound_attempts(sdk.DefaultAioHttpClient(**kwargs), self.settings.timeout)
             except (AttributeError, RuntimeError):
                 log.debug("aiohttp transport unavailable; using httpx")
-        return httpx2.AsyncClient(**kwargs)
+        return _bound_attempts(httpx2.AsyncClient(**kwargs), self.settings.timeout)
+
+    @property
+    def deadline(self) -> float:
+        """The longest one call may take, retries included: ``max_retries + 1`` attempts of at most
+        ``timeout`` each (the whole response, however it trickles) and the waits between them,
+        counted at up to RETRY_WAIT_CAP each, and a second so that an attempt's own cut comes
+        first. The client layer also waits this long (and a little) for a request another process
+        has claimed."""
+        s = self.settings
+        return (s.max_retries + 1) * s.timeout + s.max_retries * RETRY_WAIT_CAP + 1.0
+
+    async def _bounded(self, call):
+        """Await the SDK ``call`` within :attr:`deadline`; past it, a "timeout" failure."""
+        deadline = self.deadline
+        try:
+            async with _timeout_at(asyncio.get_running_loop().time() + deadline):
+                return await call
+        except (TimeoutError, asyncio.TimeoutError):
+            raise BackendError("timeout", f"no reply within {deadline:g} s ({self.settings.max_retries + 1} "
+                                          f"attempt(s) of at most {self.settings.timeout:g} s and the waits "
+                                          f"between them)") from None
 
     def _client(self):
         if self._creds.dry_run:
@@ -226,7 +351,7 @@ class OpenAIBackend(_SDKBackend):
             # The SDK's generic ``post`` (same retries, timeouts, errors as ``chat.completions.create``)
             # with the body as plain JSON: the typed request transform and response models cost
             # ~1.5 ms of CPU a call, the whole client budget at high concurrency.
-            r = await self._client().post("/chat/completions", body=body, cast_to=object)
+            r = await self._bounded(self._client().post("/chat/completions", body=body, cast_to=object))
             return openai_completions(r, n)
         except openai.OpenAIError as e:
             raise self._error(e, openai) from None
@@ -286,7 +411,7 @@ class AnthropicBackend(_SDKBackend):
             # anthropic 2.x dropped the ``temperature`` argument; the Messages API still reads it.
             params["extra_body"] = {"temperature": params.pop("temperature")}
         try:
-            return anthropic_completion(await self._client().messages.create(**params))
+            return anthropic_completion(await self._bounded(self._client().messages.create(**params)))
         except anthropic.AnthropicError as e:
             raise self._error(e, anthropic) from None
         except (IndexError, AttributeError, TypeError, ValueError) as e:

@@ -5,6 +5,8 @@ teacher, and (through the judge) the lm-eval filter. A reply is looked up in the
 first; the rest are sent through the backend (the official SDKs, which retry), several samples
 of one prompt in one request where the backend takes the API's ``n``. Each usable reply is
 cached under its own key the moment it arrives, so a killed run resumes with no repeated call.
+Processes sharing one cache file share the work too: a sample in flight in one is claimed there
+and waited for by the others, and the first reply stored is the one everybody uses (``cache.py``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from skillmix_tasks.protocol import GENERATION_TEMPERATURE
 from skillmix_tasks.scoring import Unscored
 
 from .backends import Backend, BackendError, Completion, Usage
-from .cache import ReplyCache, cache_key
+from .cache import CachedReply, ReplyCache, cache_key
 from .cost import TYPICAL_REPLY_TOKENS, Budget, Price, message_tokens
 from .estimate import CallEstimate
 from .ratelimit import current_request
 
 log = logging.getLogger(__name__)
+
+# How much longer than its own request bound (``backend.deadline``) a process waits for a sample
+# another process has claimed before asking for it itself.
+CLAIM_GRACE = 30.0
 
 
 @dataclass
@@ -156,9 +162,7 @@ class CachedCompleter:
                 if hit is None:
                     todo.append(j)
                 else:
-                    self.stats.cached += 1
-                    results[j] = CallResult(hit.reply, None, True, Usage(hit.input_tokens, hit.output_tokens),
-                                            hit.finish_reason)
+                    results[j] = self._hit(hit)
         per = self.samples_per_request
         groups = [todo[i: i + per] for i in range(0, len(todo), per)]
         requests = [self._request(messages, [keys[j] for j in g], temperature, max_tokens) for g in groups]
@@ -168,63 +172,131 @@ class CachedCompleter:
                 results[j] = r
         return results  # type: ignore[return-value]
 
-    async def _request(self, messages: list[dict], keys: list[str], temperature, max_tokens) -> list[CallResult]:
-        """One request for ``len(keys)`` samples, under the semaphore and the budget."""
-        n = len(keys)
-        completions = None
-        async with self._semaphore():
-            if self._refused is not None:  # a wrong key, model or URL: the rest would fail the same way
-                self.stats.failed[self._refused.reason] += n
-                self.stats.not_sent += n
-                return [CallResult(None, Unscored(self._refused.reason, f"not sent after an earlier refusal: "
-                                                                       f"{self._refused.detail}")) for _ in keys]
-            estimate = self._estimate(messages, max_tokens, n)
-            # Not sent (so one request a sample, below) if the server turned ``n`` down while this
-            # request waited, or if the budget cannot take n samples at once.
-            if (n == 1 or self._choices_ok) and (self.budget is None or self.budget.reserve(estimate)):
-                limiter = getattr(self.backend, "limiter", None)
-                if limiter is not None:  # wait for room under the provider's rate limit (ratelimit.py)
-                    seq = await limiter.acquire(message_tokens(messages) + n * max_tokens)
-                    current_request.set(seq)
-                self.stats.calls += 1
-                start = time.monotonic()
+    async def _request(self, messages: list[dict], keys: list[str], temperature, max_tokens, *,
+                       claimed: bool = False) -> list[CallResult]:
+        """The samples ``keys`` of one prompt, in one request where the backend takes ``n``, under
+        the semaphore and the budget. With a cache, a sample that another process (or task) is
+        asking for already is not sent again: its key is claimed there, and this waits for the
+        reply (``ReplyCache.claim``). ``claimed``: the caller holds the claims already."""
+        share = self.cache is not None and not claimed
+        out: dict[str, CallResult] = {}
+        todo, steal, sent = list(keys), False, False
+        while todo:
+            mine, busy, rest = ([] if share else todo), [], []
+            async with self._semaphore():
+                if share:
+                    # Claimed here, not before the semaphore: only what goes out now, so the other
+                    # processes take the keys this one has not reached yet.
+                    stored, mine, busy = await self.cache.aclaim(todo, steal=steal)  # type: ignore[union-attr]
+                    for k, hit in stored.items():
+                        out[k] = self._hit(hit)
                 try:
-                    if n == 1:
-                        completions = [await self.backend.complete(messages, temperature=temperature,
-                                                                   max_tokens=max_tokens)]
-                    else:
-                        completions = await self.backend.complete_choices(  # type: ignore[attr-defined]
-                            messages, temperature=temperature, max_tokens=max_tokens, n=n)
-                except BackendError as e:
-                    if self.budget is not None:
-                        self.budget.settle(estimate, 0.0)
-                    if e.reason in REFUSALS:
-                        self._refused = e
-                    if n == 1 or e.reason not in ("http 400", "http 422"):
-                        self.stats.failed[e.reason] += n
-                        return [CallResult(None, Unscored(e.reason, e.detail)) for _ in keys]
-                    self._no_choices(f"it refused n={n} ({e.reason})")
-                finally:
-                    if limiter is not None:
-                        limiter.done(seq)
-                elapsed = time.monotonic() - start
-            elif n == 1:
-                self.stats.budget_skipped += 1
-                return [CallResult(None, Unscored("budget", f"max_cost {self.budget.max_cost} would be exceeded"))]
-        if completions is None:
-            return await self._one_by_one(messages, keys, temperature, max_tokens)
+                    if mine:
+                        sent = True
+                        rest = await self._send(messages, mine, temperature, max_tokens, out)
+                except BaseException:
+                    if share:
+                        self.cache.release(mine)  # type: ignore[union-attr]
+                    raise
+            try:
+                if rest:  # the server refused or ignored ``n``: one request a sample, claims still held
+                    for k, r in zip(rest, await self._one_by_one(messages, rest, temperature, max_tokens)):
+                        out[k] = r
+            finally:
+                if share and mine:
+                    self.cache.release(mine)  # type: ignore[union-attr]
+            todo = busy
+            if todo:
+                steal = await self._await_others(todo)
+        if share and sent:
+            # Where another reply was stored first under a key, its result now holds that one (put's
+            # on_conflict): every output can be rebuilt from the cache alone.
+            await self.cache.written()  # type: ignore[union-attr]
+        return [out[k] for k in keys]
+
+    async def _await_others(self, keys: list[str]) -> bool:
+        """Wait, outside the semaphore, until one of ``keys`` (claimed by a live holder) has a reply
+        or is free again (its holder's call failed, it died, its lease ran out). True when the
+        holder has kept it longer than a request can take here (the backend's ``deadline``, retries
+        included): then this process sends it too, and the first reply stored wins."""
+        deadline = getattr(self.backend, "deadline", None)
+        limit = None if deadline is None else deadline + CLAIM_GRACE
+        start, delay = time.monotonic(), 0.05
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)  # a few cheap reads a second, whatever the replies' latency
+            if self.cache.claimable(keys):  # type: ignore[union-attr]
+                return False
+            if limit is not None and time.monotonic() - start > limit:
+                log.warning("%s: %d sample(s) claimed by another process for over %.0f s; asking for them here too",
+                            self.backend.spec, len(keys), limit)
+                return True
+
+    async def _send(self, messages: list[dict], keys: list[str], temperature, max_tokens,
+                    out: dict[str, CallResult]) -> list[str]:
+        """One request for ``keys``, the semaphore held; results into ``out``. Returns the keys to
+        ask for one sample a request instead (the server refused ``n`` or returned fewer samples,
+        or the budget cannot take them at once)."""
+        n = len(keys)
+        if self._refused is not None:  # a wrong key, model or URL: the rest would fail the same way
+            self.stats.failed[self._refused.reason] += n
+            self.stats.not_sent += n
+            for k in keys:
+                out[k] = CallResult(None, Unscored(self._refused.reason, f"not sent after an earlier refusal: "
+                                                                         f"{self._refused.detail}"))
+            return []
+        estimate = self._estimate(messages, max_tokens, n)
+        # Not sent (so one request a sample) if the server turned ``n`` down while this request
+        # waited, or if the budget cannot take n samples at once.
+        if not ((n == 1 or self._choices_ok) and (self.budget is None or self.budget.reserve(estimate))):
+            if n > 1:
+                return list(keys)
+            self.stats.budget_skipped += 1
+            max_cost = self.budget.max_cost  # type: ignore[union-attr]
+            out[keys[0]] = CallResult(None, Unscored("budget", f"max_cost {max_cost} would be exceeded"))
+            return []
+        limiter = getattr(self.backend, "limiter", None)
+        if limiter is not None:  # wait for room under the provider's rate limit (ratelimit.py)
+            seq = await limiter.acquire(message_tokens(messages) + n * max_tokens)
+            current_request.set(seq)
+        self.stats.calls += 1
+        start = time.monotonic()
+        try:
+            if n == 1:
+                completions = [await self.backend.complete(messages, temperature=temperature, max_tokens=max_tokens)]
+            else:
+                completions = await self.backend.complete_choices(  # type: ignore[attr-defined]
+                    messages, temperature=temperature, max_tokens=max_tokens, n=n)
+        except BackendError as e:
+            if self.budget is not None:
+                self.budget.settle(estimate, 0.0)
+            if e.reason in REFUSALS:
+                self._refused = e
+            if n == 1 or e.reason not in ("http 400", "http 422"):
+                self.stats.failed[e.reason] += n
+                for k in keys:
+                    out[k] = CallResult(None, Unscored(e.reason, e.detail))
+                return []
+            self._no_choices(f"it refused n={n} ({e.reason})")
+            return list(keys)
+        finally:
+            if limiter is not None:
+                limiter.done(seq)
+        elapsed = time.monotonic() - start
         if self.budget is not None:
             actual = sum(self.price.cost(c.usage.input_tokens, c.usage.output_tokens) for c in completions) \
                 if self.price else 0.0
             self.budget.settle(estimate, actual)
-        results = [self._reply(key, c, elapsed) for key, c in zip(keys, completions)]
+        for key, c in zip(keys, completions):
+            out[key] = self._reply(key, c, elapsed)
         if len(completions) < n:
             self._no_choices(f"it returned {len(completions)} of n={n} samples")
-            results += await self._one_by_one(messages, keys[len(completions):], temperature, max_tokens)
-        return results
+            return keys[len(completions):]
+        return []
 
     async def _one_by_one(self, messages, keys, temperature, max_tokens) -> list[CallResult]:
-        parts = await asyncio.gather(*(self._request(messages, [k], temperature, max_tokens) for k in keys))
+        parts = await asyncio.gather(*(self._request(messages, [k], temperature, max_tokens, claimed=True)
+                                       for k in keys))
         return [r for part in parts for r in part]
 
     def _no_choices(self, why: str) -> None:
@@ -245,8 +317,17 @@ class CachedCompleter:
             self.stats.failed["empty reply"] += 1
             return CallResult(None, Unscored("empty reply", f"finish_reason={c.finish_reason}"), usage=c.usage)
         self.stats.judged += 1
+        result = CallResult(c.text, None, False, c.usage, c.finish_reason)
         if self.cache is not None:
+            def adopt(stored: CachedReply) -> None:
+                # Another reply was stored under this key first: use it, as every later reader will.
+                result.text, result.finish_reason, result.from_cache = stored.reply, stored.finish_reason, True
+
             self.cache.put(key, namespace=self.namespace, spec=str(self.backend.spec), reply=c.text,
                            finish_reason=c.finish_reason, input_tokens=c.usage.input_tokens,
-                           output_tokens=c.usage.output_tokens, elapsed=elapsed)
-        return CallResult(c.text, None, False, c.usage, c.finish_reason)
+                           output_tokens=c.usage.output_tokens, elapsed=elapsed, on_conflict=adopt)
+        return result
+
+    def _hit(self, hit: CachedReply) -> CallResult:
+        self.stats.cached += 1
+        return CallResult(hit.reply, None, True, Usage(hit.input_tokens, hit.output_tokens), hit.finish_reason)

@@ -108,6 +108,27 @@ class JudgeSpec:
 
 
 _COMPATIBLE_RE = re.compile(r"^(?P<model>.+?)@(?P<url>https?://\S+)$")
+# Provider model ids: "gpt-4o", "claude-sonnet-4-6", "ft:gpt-4o:org:name:id", "meta-llama/Llama-3-70B".
+_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])$")  # "_": container service names
+
+
+def _check_url(url: str, shown: str) -> None:
+    """A base URL read strictly: trailing text, a second spec after a comma or a bad port is refused,
+    not sent on as part of the URL."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number in range
+    except ValueError as e:
+        raise JudgeConfigError(f"judge spec {shown!r}: the base URL is not valid ({e})") from None
+    host = parts.hostname or ""
+    bad = [c for c in ",;'\"<>{}|\\^`" if c in url]
+    if not _HOST_RE.match(host if not host.count(":") else f"[{host}]") or bad or port == 0:
+        what = f"it holds {''.join(bad)!r}" if bad else f"host {host!r} is not a host name or address"
+        raise JudgeConfigError(f"judge spec {shown!r}: the base URL is not valid ({what}); one judge per spec, "
+                               "as openai-compatible:<model>@http(s)://<host>[:port]/<path>")
 
 
 def parse_spec(text: str) -> JudgeSpec:
@@ -129,9 +150,13 @@ def parse_spec(text: str) -> JudgeSpec:
         if carries_credentials(m.group("url")):
             raise JudgeConfigError(f"judge spec {shown!r}: credentials in the base URL (user:password@, a key or "
                                    f"token in the query) are not supported; put the key in {ENV_COMPATIBLE_KEY}")
+        _check_url(m.group("url"), shown)
         spec = JudgeSpec(provider, m.group("model"), m.group("url").rstrip("/"))
     else:
         spec = JudgeSpec(provider, rest)
+    if spec.provider != "hf" and not _MODEL_RE.match(spec.model):
+        raise JudgeConfigError(f"judge spec {shown!r}: {redact(spec.model)!r} is not a model name (letters, digits "
+                               "and . _ - : / only; one judge per spec)")
     if spec.provider != "hf" and redact(spec.model) != spec.model:
         raise JudgeConfigError(f"judge spec {shown!r}: the model name looks like an API key; keys go in the "
                                f"environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, {ENV_COMPATIBLE_KEY})")
@@ -146,7 +171,7 @@ class JudgeSettings:
     # None = not sent; the hf backend samples at 1.0) and a short system prompt. Gradings are
     # independent samples whose majority vote smooths the judge's noise. "" sends no system prompt.
     temperature: float | None = None
-    max_tokens: int = 1024
+    max_tokens: int = 512  # the reference's grader budget (max_tokens=512 on its OpenAI calls)
     n_gradings: int = N_GRADINGS
     system_prompt: str | None = GRADER_SYSTEM_PROMPT
     concurrency: int = 32

@@ -14,6 +14,7 @@ then ``srv.handler(request) -> Action | None`` if set; then ``srv.default``.
 An OpenAI request with ``n`` > 1 takes one action per choice, in order; the first action that is
 not a 200 reply (an error, drop, hang, partial body) stops there and decides the whole request.
 ``srv.n_mode`` plays servers without ``n``: "ignore" answers one choice, "reject" answers 400.
+``Action(trickle=0.1)`` sends the reply's body one byte every 0.1 s (no read ever waits long).
 
 The providers' batch endpoints (OpenAI Files + Batches, Anthropic Message Batches) are served by
 ``srv.batch`` (``fake_batch_api.BatchAPI``), whose lines are answered by the same actions.
@@ -52,6 +53,7 @@ class Action:
     hang: float = 0.0  # seconds to hold the request, then drop it (a client timeout)
     drop: bool = False  # close the connection without any response
     partial: bool = False  # send headers and half the body, then close
+    trickle: float = 0.0  # send the body one byte at a time, this many seconds apart (a slow stream)
     refusal: bool = False
     finish_reason: str = "stop"
     error_message: str = "scripted error"
@@ -252,6 +254,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             self.close_connection = True
+            return
+        if action.trickle:
+            # Each byte well within any per-read timeout, the whole body far slower than a deadline.
+            try:
+                for i in range(len(data)):
+                    self.wfile.write(data[i: i + 1])
+                    self.wfile.flush()
+                    time.sleep(action.trickle)
+            except OSError:  # the client gave up and closed the connection
+                self.close_connection = True
             return
         self.wfile.write(data)
 

@@ -95,7 +95,7 @@ def test_grading_where_every_call_is_refused_exits_nonzero_and_keeps_the_old_out
     fake_server.default = Action()
     fake_server.handler = lambda r: Action(status=401) if r["body"]["model"] == "locked" else None
     rc = grade_main(["--judge", "openai:gpt-4o", "--judge", f"openai-compatible:locked@{fake_server.openai_url}",
-                     "--input", str(inp), "--output", str(out), "--cache", "off", "--no-progress"])
+                     "--input", str(inp), "--output", str(out), "--cache", "off", "--no-progress", "--json"])
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
     assert rc == 1 and "judge openai-compatible:locked" in captured.err and summary["errors"]

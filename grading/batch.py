@@ -30,7 +30,7 @@ from typing import Sequence
 
 from skillmix_tasks.scoring import Unscored
 
-from .backends import (AnthropicBackend, BackendError, Completion, OpenAIBackend, Usage, anthropic_completion,
+from .backends import (AnthropicBackend, BackendError, Completion, OpenAIBackend, anthropic_completion,
                        openai_completions)
 from .client import CachedCompleter, CallResult
 from .specs import redact
@@ -232,8 +232,7 @@ async def complete_batch(completer: CachedCompleter, prompts: Sequence[tuple[lis
             messages_of.setdefault(key, messages)
     hits = cache.get_many(messages_of)
     for key, hit in hits.items():
-        stats.cached += 1
-        results[key] = CallResult(hit.reply, None, True, Usage(hit.input_tokens, hit.output_tokens), hit.finish_reason)
+        results[key] = completer.cached_result(hit)
     missing = [k for k in messages_of if k not in hits]
     pending = cache.pending_batches(missing)  # submitted by an earlier (killed, or --no-wait) run
     tracked = list(dict.fromkeys(pending.values()))

@@ -162,7 +162,7 @@ class CachedCompleter:
                 if hit is None:
                     todo.append(j)
                 else:
-                    results[j] = self._hit(hit)
+                    results[j] = self.cached_result(hit)
         per = self.samples_per_request
         groups = [todo[i: i + per] for i in range(0, len(todo), per)]
         requests = [self._request(messages, [keys[j] for j in g], temperature, max_tokens) for g in groups]
@@ -189,7 +189,7 @@ class CachedCompleter:
                     # processes take the keys this one has not reached yet.
                     stored, mine, busy = await self.cache.aclaim(todo, steal=steal)  # type: ignore[union-attr]
                     for k, hit in stored.items():
-                        out[k] = self._hit(hit)
+                        out[k] = self.cached_result(hit)
                 try:
                     if mine:
                         sent = True
@@ -328,6 +328,7 @@ class CachedCompleter:
                            output_tokens=c.usage.output_tokens, elapsed=elapsed, on_conflict=adopt)
         return result
 
-    def _hit(self, hit: CachedReply) -> CallResult:
+    def cached_result(self, hit: CachedReply) -> CallResult:
+        """A sample served from the cache, counted as such (every path that reads the cache uses this)."""
         self.stats.cached += 1
         return CallResult(hit.reply, None, True, Usage(hit.input_tokens, hit.output_tokens), hit.finish_reason)

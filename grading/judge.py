@@ -21,7 +21,7 @@ from skillmix_tasks.prompts import PROMPT_VERSION, criteria_for, grader_prompt
 from skillmix_tasks.sampling import Item
 from skillmix_tasks.scoring import SCORING_VERSION, GenerationScore, Grading, TextScore, Unscored, is_blank, score_text
 
-from .backends import Backend, Usage, make_backend
+from .backends import Backend, make_backend
 from .batch import complete_batch, provider_for
 from .cache import ReplyCache
 from .client import CachedCompleter, CallResult
@@ -169,9 +169,7 @@ class Judge:
             for g, key in enumerate(row):
                 hit = hits.get(key)
                 if hit is not None:
-                    self.completer.stats.cached += 1
-                    results[t][g] = CallResult(hit.reply, None, True, Usage(hit.input_tokens, hit.output_tokens),
-                                               hit.finish_reason)
+                    results[t][g] = self.completer.cached_result(hit)
                 else:
                     todo.append((t, g))
         bar = tqdm(total=len(todo), desc=f"judge {self.spec}", unit="call",

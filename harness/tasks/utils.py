@@ -88,10 +88,15 @@ def second_turns(task: Any, lm: Any, docs: list[dict], first: list[list[str]]) -
     return out
 
 
+def _first_turns(first: list[list[str]]) -> list[list[list[str]]]:
+    """Per doc, per repeat, turn 1 alone: a single-turn conversation, or what is kept when turn 2 failed."""
+    return [[[t] for t in doc_first] for doc_first in first]
+
+
 def _conversations(task: Any, lm: Any, docs: list[dict], first: list[list[str]], protocol: str) -> list[list[list[str]]]:
     """Per doc, per repeat, the student's replies: [turn 1, turn 2] (two-turn) or [reply]."""
     if protocol != TWO_TURN:
-        return [[[t] for t in doc_first] for doc_first in first]
+        return _first_turns(first)
     second = second_turns(task, lm, docs, first)
     return [[[a, b] for a, b in zip(f, s)] for f, s in zip(first, second)]
 
@@ -117,7 +122,7 @@ def judge_filter(resps: list[list[str]], docs: list[dict]) -> list[str]:
             turns = _conversations(task, lm, docs, first, protocol)
         except Exception as e:  # keep turn 1
             log.exception("skillmix: turn 2 failed (%s)", e)
-            turns, reason = [[[t] for t in doc_first] for doc_first in first], "predict_only; turn 2 failed"
+            turns, reason = _first_turns(first), "predict_only; turn 2 failed"
         name = getattr(getattr(task, "config", None), "task", None) or "skillmix"
         log.warning("skillmix %s: --predict_only, so nothing is judged: lm-eval's table shows its 'bypass' placeholder "
                     "(999) for this task, which is no score. Grade the texts later, without regenerating: "
@@ -144,7 +149,7 @@ def _judge_all(task, lm, docs, first, protocol, metadata) -> tuple[list[str], An
         turns = _conversations(task, lm, docs, first, protocol)
     except Exception as e:  # after generation nothing raises: the verdicts keep turn 1
         log.exception("skillmix: turn 2 failed (%s); every item of this task is unscored", redact(str(e)))
-        turns = [[[t] for t in doc_first] for doc_first in first]
+        turns = _first_turns(first)
         return [write_verdict(d, protocol, t, reason="turn 2 failed") for d, t in zip(docs, turns)], None, {}
     try:
         judge = resolve_judge(metadata)
